@@ -1,0 +1,1 @@
+"""Sharded evaluation on Ray (built in a later step)."""

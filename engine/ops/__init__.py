@@ -1,0 +1,75 @@
+"""The functional op layer: what Tensor methods and the top-level functions call."""
+
+from engine.ops.arith import (
+                              add,
+                              allclose,
+                              div,
+                              eq,
+                              equal,
+                              floor_divide,
+                              ge,
+                              gt,
+                              isclose,
+                              le,
+                              logical_and,
+                              logical_or,
+                              lt,
+                              maximum,
+                              minimum,
+                              mul,
+                              ne,
+                              pow,
+                              remainder,
+                              sub,
+                              where,
+)
+from engine.ops.linalg import linear, matmul
+from engine.ops.pointwise import abs, cast, clamp, exp, gelu, leaky_relu, log, neg, relu, sigmoid, silu, sqrt, tanh
+from engine.ops.reduce import (
+                              amax,
+                              amin,
+                              argmax,
+                              argmin,
+                              log_softmax,
+                              max,
+                              mean,
+                              min,
+                              norm,
+                              prod,
+                              softmax,
+                              std,
+                              sum,
+                              var,
+)
+from engine.ops.select import all, any, argsort, gather, isfinite, isnan, masked_fill, sort, topk
+from engine.ops.shape import (
+                              cat,
+                              chunk,
+                              clone,
+                              contiguous,
+                              expand,
+                              flatten,
+                              getitem,
+                              index_put,
+                              permute,
+                              reshape,
+                              sizes,
+                              split,
+                              squeeze,
+                              stack,
+                              t,
+                              transpose,
+                              unflatten,
+                              unsqueeze,
+                              view,
+)
+
+__all__ = [
+    "all", "any", "argsort", "gather", "isfinite", "isnan", "masked_fill", "sizes", "sort", "topk",
+    "abs", "add", "allclose", "amax", "amin", "argmax", "argmin", "cast", "cat", "chunk", "clamp", "clone",
+    "contiguous", "div", "eq", "equal", "exp", "expand", "flatten", "floor_divide", "ge", "gelu", "getitem", "gt",
+    "index_put", "isclose", "le", "leaky_relu", "linear", "log", "log_softmax", "logical_and", "logical_or", "lt",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne", "neg", "norm", "permute", "pow", "prod",
+    "relu", "remainder", "reshape", "sigmoid", "silu", "softmax", "split", "sqrt", "squeeze", "stack", "std", "sub",
+    "sum", "t", "tanh", "transpose", "unflatten", "unsqueeze", "var", "view", "where",
+]

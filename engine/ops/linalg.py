@@ -1,0 +1,84 @@
+"""Matrix products: matmul with PyTorch's 1-D/batched rules, and the fused linear layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.autograd.function import Function
+from engine.ops.arith import coerce, unbroadcast
+from engine.tensor import Tensor
+
+
+class Matmul(Function):
+    def forward(self, a, b):
+        self.save(a, b)
+        return np.matmul(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_arrays()
+        if a.ndim == 1 and b.ndim == 1:
+            return g * b, g * a
+        # Lift 1-D operands to matrices, as matmul itself does, then drop the added axis again.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
+        g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+            ga = unbroadcast(ga.squeeze(-2) if a.ndim == 1 else ga, a.shape)
+        if self.needs_input_grad[1]:
+            gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+            gb = unbroadcast(gb.squeeze(-1) if b.ndim == 1 else gb, b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """x @ weight.T + bias in one pass: the GEMM writes a fresh output and the bias adds in place."""
+
+    def forward(self, x, weight, bias):
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        self.save(x, weight)
+        return out
+
+    def backward(self, g):
+        x, weight = self.saved_arrays()
+        need_x, need_w, need_b = self.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = g @ weight if need_x else None
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
+        gb = g2.sum(axis=0) if need_b else None
+        return gx, gw, gb
+
+
+def _check_matmul(a: Tensor, b: Tensor) -> None:
+    if a._data.ndim == 0 or b._data.ndim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{a._data.ndim}D and {b._data.ndim}D")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b._data.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_fmt(a.shape)} and {_fmt(b.shape)})")
+
+
+def _fmt(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with broadcasting batch dimensions; 1-D operands as in PyTorch."""
+    a, b = coerce(a, b)
+    _check_matmul(a, b)
+    return Matmul.apply(a, b)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias, fused."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({_fmt((int(np.prod(x.shape[:-1])), x.shape[-1]))} and {_fmt(weight.shape[::-1])})")
+    if x._data.dtype is not weight._data.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {x.dtype!r} and {weight.dtype!r}")
+    return Linear.apply(x, weight, bias)

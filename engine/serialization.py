@@ -1,0 +1,35 @@
+"""engine.save / engine.load: state dicts as safetensors files (never pickle)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from engine.tensor import Tensor
+
+
+def save(obj: dict, path) -> None:
+    """Write a flat dict of name -> tensor to `path` in the safetensors format, atomically."""
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+        raise TypeError("engine.save writes state dicts: a dict of str -> Tensor (safetensors holds no other objects)")
+    path = Path(path)
+    arrays = {name: np.ascontiguousarray(t.detach()._data) for name, t in obj.items()}
+    partial = path.with_name(path.name + ".partial")
+    save_file(arrays, str(partial))
+    os.replace(partial, path)  # a reader never sees a half-written checkpoint
+
+
+def load(path, map_location=None, weights_only: bool = True) -> dict:
+    """Read a safetensors file into a dict of name -> tensor."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        arrays = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a valid safetensors file: {e}") from None
+    return {name: Tensor._make(array) for name, array in arrays.items()}

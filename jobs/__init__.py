@@ -1,0 +1,1 @@
+"""Batch jobs: the command-line entry points."""
