@@ -3,7 +3,7 @@
 `import engine as torch` runs a PyTorch inference script on the CPU without PyTorch installed.
 """
 
-from engine import autograd, cuda, nn  # noqa: F401
+from engine import autograd, cuda, nn, optim  # noqa: F401
 from engine.creation import (
                              arange,
                              as_tensor,

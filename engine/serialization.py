@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load as _load_safetensors
+from safetensors.numpy import save_file
 
 from engine.tensor import Tensor
 
@@ -18,18 +19,26 @@ def save(obj: dict, path) -> None:
         raise TypeError("engine.save writes state dicts: a dict of str -> Tensor (safetensors holds no other objects)")
     path = Path(path)
     arrays = {name: np.ascontiguousarray(t.detach()._data) for name, t in obj.items()}
-    partial = path.with_name(path.name + ".partial")
-    save_file(arrays, str(partial))
-    os.replace(partial, path)  # a reader never sees a half-written checkpoint
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        save_file(arrays, str(partial))
+        os.replace(partial, path)  # a reader never sees a half-written checkpoint
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load(path, map_location=None, weights_only: bool = True) -> dict:
-    """Read a safetensors file into a dict of name -> tensor."""
+    """Read a safetensors file into a dict of name -> tensor (map_location/weights_only: PyTorch's, ignored)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    return load_bytes(path.read_bytes(), name=str(path))
+
+
+def load_bytes(data: bytes, name: str = "<bytes>") -> dict:
+    """Parse safetensors bytes into a dict of name -> tensor; ValueError naming `name` if they are not valid."""
     try:
-        arrays = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path} is not a valid safetensors file: {e}") from None
-    return {name: Tensor._make(array) for name, array in arrays.items()}
+        arrays = _load_safetensors(data)
+    except (SafetensorError, ValueError, OSError) as e:
+        raise ValueError(f"{name} is not a valid safetensors file: {e}") from None
+    return {key: Tensor._make(np.array(array)) for key, array in arrays.items()}

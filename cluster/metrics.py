@@ -1,0 +1,105 @@
+"""Task metrics as partial sums: each shard adds its own, the driver merges them and finishes.
+
+Partials are small (counts and sums; the confusion matrix as sparse (label, prediction) counts),
+so a shard's summary stays tiny whatever its size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cluster.errors import ShardDataError
+
+TASKS = ("classification", "regression", "raw")
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def classification_partial(logits: np.ndarray, labels: np.ndarray | None, predictions: np.ndarray,
+                           topk: np.ndarray | None, where: str) -> dict:
+    """Counts and sums for one batch of a classification task."""
+    classes = logits.shape[1]
+    partial = {"rows": len(logits), "classes": classes}
+    if labels is None:
+        return partial
+    labels = labels.astype(np.int64, copy=False)
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise ShardDataError(f"{where}: label {bad} is out of range for a model with {classes} classes")
+    pairs, counts = np.unique(labels * classes + predictions, return_counts=True)
+    partial.update(
+        labeled=len(labels),
+        correct=int((predictions == labels).sum()),
+        loss_sum=float(-log_softmax(logits.astype(np.float64))[np.arange(len(labels)), labels].sum()),
+        confusion=(pairs.tolist(), counts.tolist()),
+    )
+    if topk is not None:
+        partial["topk_correct"] = int((topk == labels[:, None]).any(axis=1).sum())
+    return partial
+
+
+def regression_partial(outputs: np.ndarray, labels: np.ndarray | None) -> dict:
+    """Error sums for one batch of a regression task (all outputs of a row against its label)."""
+    partial = {"rows": len(outputs)}
+    if labels is None:
+        return partial
+    y = labels.astype(np.float64).reshape(len(labels), -1)
+    error = outputs.astype(np.float64).reshape(len(outputs), -1) - y
+    partial.update(labeled=int(y.size), sse=float((error ** 2).sum()), sae=float(np.abs(error).sum()),
+                   sum_y=float(y.sum()), sum_y2=float((y ** 2).sum()))
+    return partial
+
+
+def merge(a: dict, b: dict) -> dict:
+    """The partial of two disjoint sets of rows."""
+    if not a:
+        return dict(b)
+    merged = dict(a)
+    for key, value in b.items():
+        if key == "classes":
+            merged[key] = max(merged.get(key, 0), value)
+        elif key == "confusion":
+            pairs, counts = merged.get(key, ([], []))
+            keys, inverse = np.unique(np.asarray(list(pairs) + list(value[0]), np.int64), return_inverse=True)
+            totals = np.bincount(inverse, weights=np.asarray(list(counts) + list(value[1]), np.int64))
+            merged[key] = (keys.tolist(), totals.astype(np.int64).tolist())
+        else:
+            merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def finish(task: str, partial: dict, top_k: int | None = None) -> dict:
+    """The task's metrics from the merged partial of every row."""
+    rows = partial.get("rows", 0)
+    if task == "classification" and partial.get("labeled"):
+        return _classification_metrics(partial, top_k)
+    if task == "regression" and partial.get("labeled"):
+        n = partial["labeled"]
+        total = partial["sum_y2"] - partial["sum_y"] ** 2 / n
+        return {"rows": rows, "mse": partial["sse"] / n, "mae": partial["sae"] / n,
+                "r2": 1 - partial["sse"] / total if total > 0 else float("nan")}
+    return {"rows": rows}
+
+
+def _classification_metrics(partial: dict, top_k: int | None) -> dict:
+    classes, labeled = partial["classes"], partial["labeled"]
+    matrix = np.zeros(classes * classes, np.int64)
+    pairs, counts = partial["confusion"]
+    np.add.at(matrix, np.asarray(pairs, np.int64), np.asarray(counts, np.int64))
+    matrix = matrix.reshape(classes, classes)  # rows: true label, columns: prediction
+    support, predicted, hits = matrix.sum(axis=1), matrix.sum(axis=0), np.diag(matrix)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(support > 0, hits / support, 0.0)
+    metrics = {"rows": partial["rows"], "accuracy": partial["correct"] / labeled,
+               "loss": partial["loss_sum"] / labeled}
+    if top_k is not None and "topk_correct" in partial:
+        metrics["top_k_accuracy"] = partial["topk_correct"] / labeled
+        metrics["top_k"] = top_k
+    metrics["per_class"] = [{"class": c, "precision": float(precision[c]), "recall": float(recall[c]),
+                             "support": int(support[c])} for c in range(classes)]
+    metrics["confusion_matrix"] = matrix.tolist()
+    return metrics

@@ -1,0 +1,142 @@
+"""Shard planning: inputs -> shards of about a target number of rows, from file metadata alone.
+
+A shard is a file plus a range of its row groups (Parquet) or record batches (Arrow IPC), so a
+worker can read it without touching the rest of the file. The plan is deterministic: the same
+inputs and settings give the same shards, and every row a stable global number (file order, then
+row order), which is its id when the data has no id column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from cluster import storage
+from cluster.columns import ColumnSpec, check_schema, check_width, used_types
+from cluster.errors import InputError
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows [first_row, first_row + rows) of the job: units [start, stop) of one file."""
+
+    index: int
+    location: str
+    format: str
+    start: int
+    stop: int
+    first_row: int
+    rows: int
+
+    def describe(self) -> str:
+        unit = "row groups" if self.format == "parquet" else "record batches"
+        return (f"{self.location} ({unit} {self.start}-{self.stop - 1}, "
+                f"rows {self.first_row}-{self.first_row + self.rows - 1} of the job)")
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """What a file's metadata says: its schema and the rows in each row group / record batch."""
+
+    file: storage.DataFile
+    schema: pa.Schema
+    unit_rows: tuple[int, ...]
+    null_features: bool  # the metadata proves some feature value is null
+
+
+def read_layout(file: storage.DataFile, spec: ColumnSpec) -> FileLayout:
+    """The file's layout, from its footer (Parquet) or record batch headers (Arrow IPC)."""
+    filesystem, path = storage.resolve(file.location)
+    try:
+        if file.format == "parquet":
+            with filesystem.open_input_file(path) as source:
+                metadata = pq.ParquetFile(source).metadata
+                schema = metadata.schema.to_arrow_schema()
+                rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+                nulls = _parquet_nulls(metadata, schema, spec)
+        else:
+            with _open_ipc(filesystem, path) as source:
+                reader = ipc.open_file(source)
+                schema = reader.schema
+                rows = tuple(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+                nulls = False
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise InputError(f"cannot read {file.location} as {'Parquet' if file.format == 'parquet' else 'Arrow IPC'}: "
+                         f"{e}") from None
+    return FileLayout(file, schema, rows, nulls)
+
+
+def _open_ipc(filesystem, path):
+    # Memory-mapping a local file lets reading batch headers skip the data itself.
+    if isinstance(filesystem, pa.fs.LocalFileSystem):
+        return pa.memory_map(path)
+    return filesystem.open_input_file(path)
+
+
+def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, spec: ColumnSpec) -> bool:
+    """True when column statistics show a null in a feature column (leaf columns: lists count their values)."""
+    wanted = set(spec.features)
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            if column.path_in_schema.split(".")[0] in wanted and column.statistics is not None:
+                if column.statistics.has_null_count and column.statistics.null_count > 0:
+                    return True
+    return False
+
+
+def plan(files: list[storage.DataFile], spec: ColumnSpec, shard_rows: int,
+         expected_width: int | None = None) -> tuple[list[Shard], list[FileLayout]]:
+    """Check every file against the column spec and split them into shards of about `shard_rows`."""
+    if shard_rows < 1:
+        raise InputError(f"shard rows must be at least 1, got {shard_rows}")
+    layouts = [read_layout(f, spec) for f in files]
+    reference = None
+    for layout in layouts:
+        check_schema(spec, layout.schema, layout.file.location)
+        check_width(spec, layout.schema, layout.file.location, expected_width)
+        if layout.null_features:
+            raise InputError(f"{layout.file.location}: feature column {spec.features[0]!r} holds nulls")
+        types = used_types(spec, layout.schema)
+        if reference is None:
+            reference = (layout.file.location, types)
+        elif types != reference[1]:
+            differing = [c for c in types if types[c] != reference[1][c]]
+            raise InputError(
+                f"schemas disagree: column {differing[0]!r} is {reference[1][differing[0]]} in {reference[0]} "
+                f"but {types[differing[0]]} in {layout.file.location}")
+    return _cut(layouts, shard_rows), layouts
+
+
+def limit_rows(shards: list[Shard], limit: int) -> list[Shard]:
+    """The shards covering the job's first `limit` rows, the last one cut short."""
+    kept = []
+    for shard in shards:
+        if shard.first_row >= limit:
+            break
+        kept.append(replace(shard, rows=min(shard.rows, limit - shard.first_row)))
+    return kept
+
+
+def _cut(layouts: list[FileLayout], shard_rows: int) -> list[Shard]:
+    """Group each file's consecutive units greedily into shards of at most `shard_rows` (a bigger unit stands alone)."""
+    shards: list[Shard] = []
+    first_row = 0
+    for layout in layouts:
+        start, rows = 0, 0
+        for unit, unit_rows in enumerate(layout.unit_rows):
+            if rows and rows + unit_rows > shard_rows:
+                shards.append(Shard(len(shards), layout.file.location, layout.file.format, start, unit,
+                                    first_row, rows))
+                first_row += rows
+                start, rows = unit, 0
+            rows += unit_rows
+        if rows:
+            shards.append(Shard(len(shards), layout.file.location, layout.file.format, start,
+                                len(layout.unit_rows), first_row, rows))
+            first_row += rows
+    return shards

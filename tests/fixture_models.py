@@ -1,0 +1,54 @@
+"""Models the cluster tests evaluate (importable by Ray workers: conftest puts tests/ on PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+
+import engine
+import engine.nn as nn
+
+
+def mlp(width: int = 8, classes: int = 3, seed: int = 0) -> nn.Module:
+    """A small deterministic MLP."""
+    engine.manual_seed(seed)
+    return nn.Sequential(nn.Linear(width, 16), nn.ReLU(), nn.Linear(16, classes))
+
+
+class ExitOnce(nn.Module):
+    """Kills its own process on its first forward in the first worker to get there (a marker file decides)."""
+
+    def __init__(self, marker: str, width: int = 8):
+        super().__init__()
+        self.inner = mlp(width)
+        self.marker = marker
+
+    def forward(self, x):
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL)
+            os.close(fd)
+            os._exit(1)
+        except FileExistsError:
+            pass
+        return self.inner(x)
+
+
+def exit_once(marker: str, width: int = 8) -> nn.Module:
+    return ExitOnce(marker, width)
+
+
+class ExitOnRow(nn.Module):
+    """Kills its process whenever a batch holds the poisoned feature value (a shard that always crashes)."""
+
+    def __init__(self, poison: float, width: int = 8):
+        super().__init__()
+        self.inner = mlp(width)
+        self.poison = poison
+
+    def forward(self, x):
+        if (x == self.poison).any().item():
+            os._exit(1)
+        return self.inner(x)
+
+
+def exit_on_row(poison: float, width: int = 8) -> nn.Module:
+    return ExitOnRow(poison, width)
