@@ -64,7 +64,7 @@ class WorkerRecord:
     engine_saved_peak_bytes: int = 0
     arrow_peak_bytes: int = 0
     failures: int = 0
-    alive: bool = True
+    ready: bool = False  # up and taking shards
     in_flight: collections.deque = field(default_factory=collections.deque)
 
     def absorb(self, summary: ShardSummary) -> None:
@@ -102,24 +102,29 @@ class Scheduler:
         self.max_attempts, self.in_flight, self.skip_bad_shards = max_attempts, in_flight, skip_bad_shards
         self.on_shard_done = on_shard_done
         self.records: list[WorkerRecord] = []
+        self._replacements_left = workers * max_attempts  # bounds a pool whose processes keep dying
         self._actor_class = ray.remote(EvalActor)
 
     def run(self, shards: list[Shard]) -> list[ShardRecord]:
         """Evaluate every shard exactly once; a ShardRecord per shard, in shard order."""
         results = {s.index: ShardRecord(s) for s in shards}
         queue = collections.deque(shards)
-        pending: dict = {}  # object ref -> (worker, shard)
+        pending: dict = {}  # evaluate ref -> (worker, shard)
+        starting: dict = {}  # identity ref -> worker not yet up
         try:
             for _ in range(min(self.workers, max(1, len(shards)))):
-                self._start_worker()  # all start in parallel; calls queue on each until it is up
+                self._start_worker(starting)  # all start in parallel
             while queue or pending:
                 self._dispatch(queue, pending)
-                if not pending:
+                if not pending and not starting:
                     raise JobFailed("no live workers are left to run the remaining shards")
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                ready, _ = ray.wait([*pending, *starting], num_returns=1)
                 for ref in ready:
-                    worker, shard = pending.pop(ref)
-                    self._collect(ref, worker, shard, results, queue)
+                    if ref in starting:
+                        self._worker_up(ref, starting.pop(ref), starting)
+                    elif ref in pending:  # (refs of a worker already known dead were dropped)
+                        worker, shard = pending.pop(ref)
+                        self._collect(ref, worker, shard, results, queue, pending, starting)
         finally:
             for record in self.records:
                 if record.handle is not None:
@@ -127,35 +132,49 @@ class Scheduler:
                     record.handle = None
         return [results[s.index] for s in shards]
 
-    def _start_worker(self) -> WorkerRecord:
+    def _start_worker(self, starting: dict) -> None:
+        """Create an actor; it gets shards only once it is up (one that never fits the cluster gets none)."""
         record = WorkerRecord(name=f"worker-{len(self.records)}")
         options = {"num_cpus": self.cpus, "max_restarts": 0, "max_concurrency": 1}
         record.handle = self._actor_class.options(**options).remote(self.config, self.cpus)
+        starting[record.handle.identity.remote()] = record
         self.records.append(record)
-        return record
+
+    def _worker_up(self, ref, record: WorkerRecord, starting: dict) -> None:
+        try:
+            identity = ray.get(ref)
+        except rex.RayTaskError as e:
+            raise JobFailed(f"{record.name} could not start: {e.cause if e.cause is not None else e}") from None
+        except PROCESS_LOST as e:
+            if getattr(e, "actor_init_failed", False):  # the model could not be built: no retry will help
+                raise JobFailed(f"{record.name} could not start: {e}") from None
+            record.failures += 1
+            self._retire(record, starting)
+            return
+        record.pid, record.node, record.host = identity["pid"], identity["node"], identity["host"]
+        record.ready = True
 
     def _dispatch(self, queue: collections.deque, pending: dict) -> None:
         for record in self.records:
-            while record.alive and queue and len(record.in_flight) < self.in_flight:
+            while record.ready and queue and len(record.in_flight) < self.in_flight:
                 shard = queue.popleft()
                 ref = record.handle.evaluate.remote(shard)
-                record.in_flight.append(shard.index)
+                record.in_flight.append((ref, shard))
                 pending[ref] = (record, shard)
 
-    def _collect(self, ref, worker: WorkerRecord, shard: Shard, results: dict, queue: collections.deque) -> None:
+    def _collect(self, ref, worker: WorkerRecord, shard: Shard, results: dict, queue: collections.deque,
+                 pending: dict, starting: dict) -> None:
         record = results[shard.index]
         try:
             summary = ray.get(ref)
         except rex.RayTaskError as e:
-            worker.in_flight.remove(shard.index)
+            worker.in_flight.remove((ref, shard))
             self._shard_failed(e, worker, record)
             return
         except PROCESS_LOST as e:
-            if getattr(e, "actor_init_failed", False):  # the model could not be built: no retry will help
-                raise JobFailed(f"{worker.name} could not start: {e}") from None
-            self._worker_died(worker, shard, record, queue, e)
+            self._worker_died(worker, e, results, queue, pending, starting)
             return
-        worker.in_flight.remove(shard.index)
+        worker.in_flight.remove((ref, shard))
         record.attempts += 1
         record.summary, record.worker = summary, worker.name
         worker.absorb(summary)
@@ -174,21 +193,29 @@ class Scheduler:
             return
         raise JobFailed(f"shard {record.shard.index} failed: {cause}") from None
 
-    def _worker_died(self, worker: WorkerRecord, shard: Shard, record: ShardRecord, queue: collections.deque,
-                     error: Exception) -> None:
-        """Requeue the shard; the one the process was running counts an attempt."""
-        was_running = bool(worker.in_flight) and worker.in_flight[0] == shard.index
-        worker.in_flight.remove(shard.index)
-        if was_running:
-            record.attempts += 1
-            worker.failures += 1
-            if record.attempts >= self.max_attempts:
-                raise JobFailed(f"shard {shard.index} ({shard.describe()}) failed {record.attempts} attempts: "
-                                f"the worker process died each time ({type(error).__name__})")
-        queue.appendleft(shard)
-        if worker.alive:  # the first of its lost shards to arrive here replaces it
-            worker.alive = False
-            worker.finished = time.monotonic()
-            ray.kill(worker.handle, no_restart=True)
-            worker.handle = None
-            self._start_worker()
+    def _worker_died(self, worker: WorkerRecord, error: Exception, results: dict, queue: collections.deque,
+                     pending: dict, starting: dict) -> None:
+        """Requeue everything the worker held; only the shard it was running counts an attempt."""
+        running = worker.in_flight[0][1]
+        for ref, shard in reversed(worker.in_flight):
+            pending.pop(ref, None)
+            queue.appendleft(shard)
+        worker.in_flight.clear()
+        record = results[running.index]
+        record.attempts += 1
+        worker.failures += 1
+        if record.attempts >= self.max_attempts:
+            raise JobFailed(f"shard {running.index} ({running.describe()}) failed {record.attempts} attempts: "
+                            f"the worker process died each time ({type(error).__name__})")
+        self._retire(worker, starting)
+
+    def _retire(self, worker: WorkerRecord, starting: dict) -> None:
+        """Stop a worker whose process is gone and start its replacement."""
+        worker.ready = False
+        worker.finished = time.monotonic()
+        ray.kill(worker.handle, no_restart=True)
+        worker.handle = None
+        if self._replacements_left == 0:
+            raise JobFailed(f"worker processes died {len(self.records)} times; giving up")
+        self._replacements_left -= 1
+        self._start_worker(starting)

@@ -4,8 +4,9 @@ Three gauges, each with a current value and a peak:
 - allocated_bytes: storage the engine allocated for tensors (results of ops, factories,
   `tensor()` copies). Views share their base's storage and count nothing; `from_numpy` and
   zero-copy `as_tensor` borrow the caller's numpy buffer, which the engine did not allocate.
-- saved_bytes: bytes the autograd graph holds for backward, counted when a recording op
-  keeps arrays and uncounted when backward (or the graph's death) releases them.
+- saved_bytes: bytes of the distinct arrays the autograd graph holds for backward, counted when
+  a recording op keeps an array no other node holds, uncounted when the last node holding it lets
+  go (backward, or the graph's death). An activation that two nodes save counts once.
 - tensors: live Tensor objects.
 
 The gauges are process-wide, like a device allocator's statistics.
@@ -26,16 +27,30 @@ class _Gauges:
 gauges = _Gauges()
 
 
-def add_saved(nbytes: int) -> None:
-    """Count `nbytes` newly held by the graph for backward."""
-    gauges.saved += nbytes
-    if gauges.saved > gauges.saved_peak:
-        gauges.saved_peak = gauges.saved
+_holders: dict[int, list] = {}  # id(array) -> [nodes holding it, its bytes]; the holders keep the id valid
 
 
-def release_saved(nbytes: int) -> None:
-    """Uncount bytes the graph no longer holds."""
-    gauges.saved -= nbytes
+def hold(arrays) -> None:
+    """Count arrays a node now keeps for backward (each distinct array once, however many nodes keep it)."""
+    for a in arrays:
+        entry = _holders.get(id(a))
+        if entry is not None:
+            entry[0] += 1
+            continue
+        _holders[id(a)] = [1, a.nbytes]
+        gauges.saved += a.nbytes
+        if gauges.saved > gauges.saved_peak:
+            gauges.saved_peak = gauges.saved
+
+
+def let_go(arrays) -> None:
+    """Uncount arrays a node no longer keeps; an array's bytes go when its last holder lets go."""
+    for a in arrays:
+        entry = _holders[id(a)]
+        entry[0] -= 1
+        if not entry[0]:
+            del _holders[id(a)]
+            gauges.saved -= entry[1]
 
 
 def memory_stats() -> dict[str, int]:

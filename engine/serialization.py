@@ -18,10 +18,13 @@ def save(obj: dict, path) -> None:
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
         raise TypeError("engine.save writes state dicts: a dict of str -> Tensor (safetensors holds no other objects)")
     path = Path(path)
-    arrays = {name: np.ascontiguousarray(t.detach()._data) for name, t in obj.items()}
+    arrays = {name: np.require(t.detach()._data, requirements="C") for name, t in obj.items()}  # keeps 0-d as 0-d
     partial = path.with_name(f".{path.name}.partial")
     try:
         save_file(arrays, str(partial))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)  # safetensors writes owner-only files; workers may run as others
         os.replace(partial, path)  # a reader never sees a half-written checkpoint
     finally:
         partial.unlink(missing_ok=True)

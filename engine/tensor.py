@@ -574,10 +574,11 @@ from engine import ops as _ops  # noqa: E402 (ops build Tensors: imported once t
 # Methods that are the op itself with the tensor first: Tensor.exp is ops.exp, and so on.
 _OP_METHODS = (
     "abs", "add", "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "chunk", "clamp", "div", "eq",
-    "exp", "expand", "flatten", "gather", "ge", "gt", "isfinite", "isnan", "le", "log", "log_softmax", "lt",
-    "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne", "neg", "norm", "permute",
-    "pow", "prod", "relu", "reshape", "sigmoid", "softmax", "sort", "split", "sqrt", "squeeze", "std", "sub", "sum",
-    "t", "tanh", "topk", "transpose", "unflatten", "unsqueeze", "var", "view",
+    "exp", "expand", "flatten", "floor_divide", "gather", "ge", "gt", "isfinite", "isnan", "le", "log",
+    "log_softmax", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne",
+    "neg", "norm", "permute", "pow", "prod", "relu", "remainder", "reshape", "sigmoid", "softmax", "sort",
+    "split", "sqrt", "squeeze", "std", "sub", "sum", "t", "tanh", "topk", "transpose", "unflatten", "unsqueeze",
+    "var", "view",
 )
 for _name in _OP_METHODS:
     setattr(Tensor, _name, getattr(_ops, _name))

@@ -23,6 +23,8 @@ class ExitOnce(nn.Module):
         self.marker = marker
 
     def forward(self, x):
+        if len(x) == 1:
+            return self.inner(x)  # the driver's one-row probe of the model must survive
         try:
             fd = os.open(self.marker, os.O_CREAT | os.O_EXCL)
             os.close(fd)
@@ -52,3 +54,34 @@ class ExitOnRow(nn.Module):
 
 def exit_on_row(poison: float, width: int = 8) -> nn.Module:
     return ExitOnRow(poison, width)
+
+
+class Stubborn(nn.Module):
+    """A module whose train() refuses to leave training mode (bad eval hygiene)."""
+
+    def train(self, mode: bool = True):
+        self.training = True
+        return self
+
+    def forward(self, x):
+        return x
+
+
+def stubborn() -> nn.Module:
+    return nn.Sequential(nn.Linear(8, 3), Stubborn())
+
+
+class GradLeaker(nn.Module):
+    """Re-enables grad inside its forward: its output carries a graph even under no_grad."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = mlp()
+
+    def forward(self, x):
+        with engine.enable_grad():
+            return self.inner(x)
+
+
+def grad_leaker() -> nn.Module:
+    return GradLeaker()

@@ -112,7 +112,7 @@ def test_assigning_a_plain_tensor_to_a_parameter_name_is_an_error():
 
 def test_unknown_attribute_error_names_the_class():
     with pytest.raises(AttributeError, match="'Linear' object has no attribute 'nope'"):
-        nn.Linear(2, 2).nope
+        _ = nn.Linear(2, 2).nope
 
 
 def test_requires_grad_and_zero_grad():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.autograd.function import Function
-from engine.autograd.graph import run_backward
+from engine.autograd.graph import accumulate, run_backward
 from engine.tensor import Tensor
 
 __all__ = ["Function", "backward", "grad"]
@@ -59,7 +59,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     for t in inputs:
         g = captured.get(t.grad_fn or t)
         if g is not None:
-            t._grad = Tensor._make(g.copy()) if t._grad is None else Tensor._make(t._grad._data + g)
+            accumulate(t, g)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
@@ -81,5 +81,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             elif not (allow_unused or materialize_grads):
                 raise RuntimeError(f"One of the differentiated Tensors (input {i}) appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the desired behavior.")
-        result.append(None if g is None else Tensor._make(g.copy()))
+        result.append(None if g is None else Tensor._make(np.array(g)))
     return tuple(result)

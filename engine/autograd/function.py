@@ -11,20 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from engine import memory
+from engine.broadcast import raise_if_mismatched
 from engine.grad_mode import state as _mode
 
 
-class _SavedBytes:
-    """Counts a node's saved arrays in the memory gauges for exactly as long as it lives."""
+class _SavedArrays:
+    """Keeps a node's saved arrays counted in the memory gauges for exactly as long as it lives."""
 
-    __slots__ = ("nbytes",)
+    __slots__ = ("arrays",)
 
-    def __init__(self, nbytes: int):
-        self.nbytes = nbytes
-        memory.add_saved(nbytes)
+    def __init__(self, saved: tuple):
+        self.arrays = tuple([a for a in saved if isinstance(a, np.ndarray)])
+        memory.hold(self.arrays)
 
-    def __del__(self, _release=memory.release_saved):
-        _release(self.nbytes)
+    def __del__(self, _let_go=memory.let_go):
+        _let_go(self.arrays)
 
 
 class Function:
@@ -39,10 +40,14 @@ class Function:
     saved = ()
     next_functions_ = ()
     needs_input_grad = ()
-    _saved_bytes = None  # a _SavedBytes while the node holds saved arrays
+    _saved_guard = None  # a _SavedArrays while the node holds saved arrays
     _versions = ()  # (version cell, value at save time) of each saved tensor
     _hooks = None  # hooks registered on the output tensor
     _retained = None  # weak reference to the output tensor when it retains its grad
+
+    def needs(self, i: int) -> bool:
+        """Whether input i's gradient will be computed (False when the graph is not recorded)."""
+        return i < len(self.needs_input_grad) and self.needs_input_grad[i]
 
     def save(self, *arrays) -> None:
         """Keep arrays for backward (dropped with the node when the graph is not recorded)."""
@@ -58,29 +63,36 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on tensors (and plain values) and return the result tensor."""
         fn = cls()
-        out = fn.forward(*[x._data if isinstance(x, Tensor) else x for x in inputs], **params)
+        recording = False
+        if _mode.grad_enabled:
+            needs = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
+            if True in needs:
+                recording = True
+                fn.needs_input_grad = needs  # set before forward, so it saves only what backward will use
+        try:
+            out = fn.forward(*[x._data if isinstance(x, Tensor) else x for x in inputs], **params)
+        except ValueError:
+            # numpy's broadcasting error, in PyTorch's words
+            raise_if_mismatched(*[x for x in inputs if isinstance(x, (Tensor, np.ndarray))])
+            raise
         if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
             out = np.asarray(out)
         if cls.view and np.may_share_memory(out, inputs[0]._data):
             result = inputs[0]._view(out)  # shares the input's storage: not allocated again
         else:
             result = Tensor._make(out)
-        if _mode.grad_enabled:
-            needs = tuple(isinstance(x, Tensor) and x._requires_grad for x in inputs)
-            if True in needs:
-                fn._record(inputs, needs, result)
+        if recording:
+            fn._record(inputs, result)
         return result
 
-    def _record(self, inputs, needs, result) -> None:
-        self.needs_input_grad = needs
-        self.next_functions_ = tuple(
-            (x.grad_fn or x) if need else None for x, need in zip(inputs, needs)
-        )
+    def _record(self, inputs, result) -> None:
+        self.next_functions_ = tuple([(x.grad_fn or x) if need else None
+                                      for x, need in zip(inputs, self.needs_input_grad)])
         result._requires_grad = True
         result.grad_fn = self
         if self.saved:
             self._check_saved(inputs, result)
-            self._saved_bytes = _SavedBytes(sum(a.nbytes for a in self.saved if isinstance(a, np.ndarray)))
+            self._saved_guard = _SavedArrays(self.saved)
 
     def _check_saved(self, inputs, result) -> None:
         """Refuse to save inference tensors; remember versions of saved tensors."""
@@ -96,15 +108,16 @@ class Function:
 
     def release(self) -> None:
         """Free what the node saved; a later backward through it is an error."""
-        if self._saved_bytes is not None:
+        if self._saved_guard is not None:
             self.saved = None
-            self._saved_bytes = None
+            self._saved_guard = None
 
     def own_saved(self, array: np.ndarray, version_cell: list) -> None:
         """Replace saved references to `array`, about to be overwritten in place, by copies."""
         if self.saved and any(a is array for a in self.saved):
             self.saved = tuple(a.copy() if a is array else a for a in self.saved)
             self._versions = tuple(v for v in self._versions if v[0] is not version_cell)
+            self._saved_guard = _SavedArrays(self.saved)  # count the copies; the old guard lets go
 
     def saved_arrays(self) -> tuple:
         """What forward saved, checked to be still there and unmodified."""

@@ -39,11 +39,12 @@ def _run_hooks(hooks, grad: np.ndarray) -> np.ndarray:
     return grad
 
 
-def _accumulate(t: Tensor, grad: np.ndarray) -> None:
+def accumulate(t: Tensor, grad: np.ndarray) -> None:
+    """Add `grad` into `t.grad` (a copy the first time: gradients may be shared between inputs)."""
     if t._grad is None:
-        t._grad = Tensor._make(grad.copy())
+        t._grad = Tensor._make(np.array(grad))
     else:
-        t._grad = Tensor._make(t._grad._data + grad)
+        t._grad = Tensor._make(np.asarray(t._grad._data + grad))
 
 
 def run_backward(roots, root_grads, retain_graph: bool, capture=None) -> dict:
@@ -65,13 +66,13 @@ def run_backward(roots, root_grads, retain_graph: bool, capture=None) -> dict:
         if isinstance(node, Tensor):  # a leaf
             grad = _run_hooks(node._hooks, grad)
             if capture is None:
-                _accumulate(node, grad)
+                accumulate(node, grad)
             elif node in capture:
                 captured[node] = grad
             continue
         grad = _run_hooks(node._hooks, grad)
         if node._retained is not None and (out := node._retained()) is not None and capture is None:
-            _accumulate(out, grad)
+            accumulate(out, grad)
         if capture is not None and node in capture:
             captured[node] = grad
         input_grads = node.backward(grad)

@@ -1,4 +1,4 @@
-"""Basic layers: Linear, Identity and the activations."""
+"""Basic layers: Linear and Identity (the activations are in activation.py)."""
 
 from __future__ import annotations
 
@@ -48,14 +48,3 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
-
-class ReLU(Module):
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.relu(x)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""

@@ -22,5 +22,7 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__
+
     def __reduce__(self):
         return Parameter, (self.detach(), self._requires_grad)

@@ -6,18 +6,8 @@ import numpy as np
 
 from engine import dtypes
 from engine.autograd.function import Function
+from engine.broadcast import raise_if_mismatched, unbroadcast
 from engine.tensor import Tensor
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum `grad` back to `shape`, undoing broadcasting (the one place that does it)."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return grad.sum(axis=kept, keepdims=True) if kept else grad
 
 
 def _is_number(x) -> bool:
@@ -59,7 +49,7 @@ def _at(x, target):
 
 class Add(Function):
     def forward(self, a, b):
-        self.shapes = (np.shape(a), np.shape(b))
+        self.shapes = (a.shape, b.shape)  # arrays or numpy scalars: both have .shape
         return a + b
 
     def backward(self, g):
@@ -70,7 +60,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        self.shapes = (np.shape(a), np.shape(b))
+        self.shapes = (a.shape, b.shape)  # arrays or numpy scalars: both have .shape
         return a - b
 
     def backward(self, g):
@@ -81,20 +71,22 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.save(a, b)
+        self.shapes = (a.shape, b.shape)
+        self.save(a if self.needs(1) else None, b if self.needs(0) else None)  # each gradient needs the other
         return a * b
 
     def backward(self, g):
         a, b = self.saved_arrays()
-        ga = unbroadcast(g * b, np.shape(a)) if self.needs_input_grad[0] else None
-        gb = unbroadcast(g * a, np.shape(b)) if self.needs_input_grad[1] else None
+        ga = unbroadcast(g * b, self.shapes[0]) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, self.shapes[1]) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 class Div(Function):
     def forward(self, a, b):
         self.save(a, b)
-        return a / b
+        with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is inf or nan, silently, as in PyTorch
+            return a / b
 
     def backward(self, g):
         a, b = self.saved_arrays()
@@ -112,12 +104,13 @@ class Pow(Function):
     def backward(self, g):
         a, b, out = self.saved_arrays()
         ga = gb = None
-        if self.needs_input_grad[0]:
-            # b * a**(b-1), written so that a == 0 with b >= 1 gives the right finite value.
-            ga = unbroadcast(g * b * a ** (b - 1), np.shape(a))
-        if self.needs_input_grad[1]:
-            log_a = np.log(np.where(a > 0, a, 1), dtype=out.dtype)  # PyTorch's convention: 0 where a <= 0
-            gb = unbroadcast(g * out * log_a, np.shape(b))
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf and nan are the right answers here
+            if self.needs_input_grad[0]:
+                # PyTorch's convention: 0 where b == 0, even at a == 0 (where b * a**(b-1) is 0 * inf).
+                ga = unbroadcast(g * np.where(b == 0, 0, b * a ** (b - 1)), np.shape(a))
+            if self.needs_input_grad[1]:
+                # PyTorch's convention: 0 at a == 0 when b >= 0; nan (the log) for a < 0.
+                gb = unbroadcast(g * np.where((a == 0) & (b >= 0), 0, out * np.log(a)), np.shape(b))
         return ga, gb
 
 
@@ -147,7 +140,7 @@ class Minimum(Function):
 class Where(Function):
     def forward(self, condition, a, b):
         self.save(condition)
-        self.shapes = (np.shape(a), np.shape(b))
+        self.shapes = (a.shape, b.shape)  # arrays or numpy scalars: both have .shape
         return np.where(condition, a, b)
 
     def backward(self, g):
@@ -176,8 +169,12 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b, rounding_mode=None) -> Tensor:
+    """a / b; with rounding_mode 'floor' or 'trunc', rounded (and not differentiable)."""
+    if rounding_mode not in (None, "floor", "trunc"):
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                           f"{rounding_mode!r}")
     if rounding_mode is not None:
-        return _without_grad(np.floor_divide if rounding_mode == "floor" else _trunc_divide, a, b)
+        return _integer_division(np.floor_divide if rounding_mode == "floor" else _trunc_divide, a, b)
     return Div.apply(*coerce(a, b, floating=True))
 
 
@@ -211,16 +208,29 @@ def _trunc_divide(a, b):
 def _without_grad(np_op, a, b, floating=False) -> Tensor:
     """An op PyTorch does not differentiate (comparisons, floor division): no graph, ever."""
     a, b = coerce(a, b, floating)
-    out = np_op(a._data if isinstance(a, Tensor) else a, b._data if isinstance(b, Tensor) else b)
+    try:
+        out = np_op(a._data if isinstance(a, Tensor) else a, b._data if isinstance(b, Tensor) else b)
+    except ValueError:
+        raise_if_mismatched(a, b)
+        raise
     return Tensor._make(np.asarray(out))
 
 
+def _integer_division(np_op, a, b) -> Tensor:
+    """Rounded division or remainder: PyTorch refuses an integer zero divisor (numpy would give 0)."""
+    a, b = coerce(a, b)
+    divisor = b._data if isinstance(b, Tensor) else b
+    if divisor.dtype.kind in "iu" and not np.all(divisor):
+        raise RuntimeError("ZeroDivisionError")
+    return _without_grad(np_op, a, b)
+
+
 def floor_divide(a, b) -> Tensor:
-    return _without_grad(np.floor_divide, a, b)
+    return _integer_division(np.floor_divide, a, b)
 
 
 def remainder(a, b) -> Tensor:
-    return _without_grad(np.remainder, a, b)
+    return _integer_division(np.remainder, a, b)
 
 
 def eq(a, b) -> Tensor:

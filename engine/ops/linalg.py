@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.autograd.function import Function
-from engine.ops.arith import coerce, unbroadcast
+from engine.broadcast import broadcast_mismatch, unbroadcast
+from engine.ops.arith import coerce
 from engine.tensor import Tensor
 
 
@@ -40,7 +41,8 @@ class Linear(Function):
         out = x @ weight.T
         if bias is not None:
             out += bias
-        self.save(x, weight)
+        # The weight's gradient needs x, x's gradient needs the weight: keep only what will be used.
+        self.save(x if self.needs(1) else None, weight if self.needs(0) else None)
         return out
 
     def backward(self, g):
@@ -61,6 +63,9 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
     inner_b = b.shape[0] if b._data.ndim == 1 else b.shape[-2]
     if inner_a != inner_b:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_fmt(a.shape)} and {_fmt(b.shape)})")
+    batch_mismatch = broadcast_mismatch(a.shape[:-2], b.shape[:-2])
+    if batch_mismatch:
+        raise RuntimeError(batch_mismatch)
 
 
 def _fmt(shape) -> str:
@@ -69,6 +74,9 @@ def _fmt(shape) -> str:
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with broadcasting batch dimensions; 1-D operands as in PyTorch."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is not b._data.dtype:
+        # PyTorch does not promote here, and a silent float32 -> float64 would cost twice the memory.
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype!r} != {b.dtype!r}")
     a, b = coerce(a, b)
     _check_matmul(a, b)
     return Matmul.apply(a, b)
@@ -81,4 +89,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                            f"({_fmt((int(np.prod(x.shape[:-1])), x.shape[-1]))} and {_fmt(weight.shape[::-1])})")
     if x._data.dtype is not weight._data.dtype:
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {x.dtype!r} and {weight.dtype!r}")
+    if bias is not None and (bias.shape != weight.shape[:1] or bias._data.dtype is not weight._data.dtype):
+        raise RuntimeError(f"linear: bias of shape {list(bias.shape)} and dtype {bias.dtype!r} does not match "
+                           f"the {weight.shape[0]} outputs of dtype {weight.dtype!r}")
     return Linear.apply(x, weight, bias)

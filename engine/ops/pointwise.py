@@ -8,6 +8,7 @@ import numpy as np
 
 from engine import dtypes
 from engine.autograd.function import Function
+from engine.ops.arith import coerce
 from engine.tensor import Tensor
 
 
@@ -38,7 +39,8 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.save(a)
-        return np.log(a)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan, silently
+            return np.log(a)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -47,7 +49,8 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, a):
-        out = np.sqrt(a)
+        with np.errstate(invalid="ignore"):  # sqrt(-1) = nan, silently
+            out = np.sqrt(a)
         self.save(out)
         return out
 
@@ -227,9 +230,15 @@ def silu(x: Tensor) -> Tensor:
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's keywords)
+    """x limited to [min, max] (either may be None); tensor bounds pass no gradient."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-    return Clamp.apply(x, min, max)
+    bounds = []
+    for bound in (min, max):
+        if bound is not None:
+            x, bound = coerce(x, bound)  # an int tensor clamped to 2.5 is float, as in PyTorch
+        bounds.append(bound._data if isinstance(bound, Tensor) else bound)
+    return Clamp.apply(x, *bounds)
 
 
 def cast(x: Tensor, target: dtypes.dtype) -> Tensor:

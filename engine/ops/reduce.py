@@ -23,7 +23,11 @@ def _axes(dim, ndim: int):
     for d in dims:
         if not -span <= d < span:
             raise IndexError(f"Dimension out of range (expected to be in range of [{-span}, {span - 1}], but got {d})")
-    return tuple(sorted(d % span for d in dims)) if ndim else None
+    axes = sorted(d % span for d in dims)
+    for i in range(1, len(axes)):
+        if axes[i] == axes[i - 1]:
+            raise RuntimeError(f"dim {axes[i]} appears multiple times in the list of dims")
+    return tuple(axes) if ndim else None
 
 
 def _expand_back(g: np.ndarray, axes, keepdim: bool, shape: tuple) -> np.ndarray:
@@ -53,17 +57,19 @@ class Mean(Function):
 
 
 class Extreme(Function):
-    """max() or min() over all elements; ties share the gradient evenly, as in PyTorch."""
+    """max or min over `axes` (all when None); ties share the gradient evenly, as in PyTorch's amax."""
 
-    def forward(self, a, largest):
-        out = a.max() if largest else a.min()
+    def forward(self, a, axes, keepdim, largest):
+        out = (a.max if largest else a.min)(axis=axes, keepdims=keepdim)
         self.save(a, out)
+        self.axes, self.keepdim = axes, keepdim
         return out
 
     def backward(self, g):
         a, out = self.saved_arrays()
-        hits = a == out
-        return (hits * (g / g.dtype.type(hits.sum())),)
+        hits = a == _expand_back(np.asarray(out), self.axes, self.keepdim, a.shape)
+        count = hits.sum(axis=self.axes, keepdims=True).astype(g.dtype)
+        return (hits * (_expand_back(g, self.axes, self.keepdim, a.shape) / count),)
 
 
 class Gather(Function):
@@ -75,7 +81,9 @@ class Gather(Function):
 
     def backward(self, g):
         grad = np.zeros(self.shape, g.dtype)
-        np.put_along_axis(grad, self.index, g, axis=self.dim)
+        where = list(np.indices(self.index.shape, sparse=True))
+        where[self.dim] = self.index
+        np.add.at(grad, tuple(where), g)  # an index repeated in gather's input adds each of its shares
         return grad, None
 
 
@@ -92,7 +100,8 @@ class Var(Function):
     def backward(self, g):
         (centred,) = self.saved_arrays()
         g = _expand_back(g, self.axes, self.keepdim, centred.shape)
-        return (g * centred * centred.dtype.type(2 / self.divisor),)
+        with np.errstate(divide="ignore", invalid="ignore"):  # no degrees of freedom: nan, as PyTorch
+            return (g * centred * (centred.dtype.type(2) / centred.dtype.type(self.divisor)),)
 
 
 class Prod(Function):
@@ -133,8 +142,9 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(self, a, dim):
-        shifted = a - a.max(axis=dim, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows of -inf give nan, as in PyTorch
+            shifted = a - a.max(axis=dim, keepdims=True)
+            out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
         self.save(out)
         self.dim = dim
         return out
@@ -177,9 +187,9 @@ def _extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str):
         from engine.ops.arith import maximum, minimum
         return (maximum if largest else minimum)(x, dim)
     if dim is None:
-        if x._data.size == 0:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
-        return Extreme.apply(x, largest)
+        return _extreme_over(x, None, False, largest, name)
+    if not isinstance(dim, int):
+        raise TypeError(f"{name}(): dim must be an int, got {type(dim).__name__} (amax/amin take several dims)")
     (axis,) = _axes(dim, x._data.ndim) or (0,)
     index = (np.argmax if largest else np.argmin)(x._data, axis=axis) if x._data.ndim else np.array(0)
     index = np.expand_dims(index, axis) if x._data.ndim else index
@@ -188,6 +198,16 @@ def _extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str):
     if not keepdim and x._data.ndim:
         values, indices = values.squeeze(axis), indices.squeeze(axis)
     return MinMax(values, indices)
+
+
+def _extreme_over(x: Tensor, dim, keepdim: bool, largest: bool, name: str) -> Tensor:
+    axes = _axes(dim, x._data.ndim)
+    if axes is None and x._data.size == 0:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+    for i in axes or ():
+        if x._data.shape[i] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {i} to have non-zero size.")
+    return Extreme.apply(x, axes, keepdim, largest)
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
@@ -200,12 +220,14 @@ def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     return _extreme(x, dim, keepdim, False, "min")
 
 
-def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _extreme(x, dim, keepdim, True, "amax") if dim is None else max(x, dim, keepdim).values
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """max over `dim` (an int or a tuple; all by default); ties share the gradient."""
+    return _extreme_over(x, dim, keepdim, True, "amax")
 
 
-def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _extreme(x, dim, keepdim, False, "amin") if dim is None else min(x, dim, keepdim).values
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """min over `dim` (an int or a tuple; all by default); ties share the gradient."""
+    return _extreme_over(x, dim, keepdim, False, "amin")
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -259,6 +281,10 @@ def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
         return (x * x).sum(dim, keepdim).sqrt()
     if p == float("inf"):
         return amax(x.abs(), dim, keepdim)
+    if p == -float("inf"):
+        return amin(x.abs(), dim, keepdim)
+    if p == 0:  # the count of nonzero elements
+        return (x != 0).sum(dim, keepdim).to(x.dtype)
     if p == 1:
         return x.abs().sum(dim, keepdim)
     return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)

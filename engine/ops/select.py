@@ -29,13 +29,19 @@ def _take(x: Tensor, order: np.ndarray, axis: int) -> ValuesIndices:
     return ValuesIndices(Gather.apply(x, order, axis), Tensor._make(order.astype(np.int64, copy=False)))
 
 
+def _order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """Stable sorting order along axis (equal values keep their order); NaN is the largest, as in PyTorch."""
+    if not descending:
+        return np.argsort(data, axis=axis, kind="stable")  # numpy, like PyTorch, puts NaN last
+    # Sort the reversed values ascending and reverse back: stable, NaN first, and no negation (any dtype).
+    flipped = np.argsort(np.flip(data, axis), axis=axis, kind="stable")
+    return data.shape[axis] - 1 - np.flip(flipped, axis)
+
+
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    """Values along dim in order, with their indices (always stable)."""
     axis = _axis(x, dim)
-    keys = -x._data if descending and x._data.dtype.kind != "b" else x._data
-    order = np.argsort(keys, axis=axis, kind="stable") if x._data.ndim else None
-    if descending and x._data.dtype.kind == "b":
-        order = np.flip(np.argsort(x._data, axis=axis, kind="stable"), axis)
-    return _take(x, order, axis)
+    return _take(x, _order(x._data, axis, descending) if x._data.ndim else None, axis)
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
@@ -50,18 +56,34 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise RuntimeError(f"selected index k out of range: k={k} for dimension {axis} of size {length}")
     if x._data.ndim == 0:
         return _take(x, None, 0)
-    keys = -x._data if largest else x._data
-    part = np.argpartition(keys, k - 1, axis=axis) if 0 < k < length else np.argsort(keys, axis=axis)
-    part = np.take(part, np.arange(k), axis=axis)
-    order = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis), axis=axis, kind="stable"), axis)
-    return _take(x, order, axis)
+    if k == 0:
+        return _take(x, np.zeros(x.shape[:axis] + (0,) + x.shape[axis + 1:], np.int64), axis)
+    # Partition (linear time) so the k wanted values sit at one end, then order just those k.
+    part = np.argpartition(x._data, length - k if largest else k - 1, axis=axis)
+    part = np.take(part, np.arange(length - k, length) if largest else np.arange(k), axis=axis)
+    within = _order(np.take_along_axis(x._data, part, axis), axis, descending=largest)
+    return _take(x, np.take_along_axis(part, within, axis), axis)
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """out[i][j] = x[index[i][j]][j] for dim 0, and so on, as PyTorch's gather."""
     if index._data.dtype.kind not in "iu":
         raise RuntimeError(f"gather(): Expected dtype int64 for index, got {index.dtype!r}")
-    return Gather.apply(x, index._data, _axis(x, dim))
+    if index._data.ndim != x._data.ndim:
+        raise RuntimeError("gather(): Index tensor must have the same number of dimensions as input tensor")
+    axis = _axis(x, dim)
+    # PyTorch reads the leading index.shape block of the other dimensions, where numpy would broadcast.
+    others = [d for d in range(x._data.ndim) if d != axis and index.shape[d] != x.shape[d]]
+    for d in others:
+        if index.shape[d] > x.shape[d]:
+            raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                               f"smaller than self {list(x.shape)} apart from dimension {axis}")
+    if index._data.size and not 0 <= index._data.min() <= index._data.max() < x.shape[axis]:
+        bad = index._data.min() if index._data.min() < 0 else index._data.max()
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {x.shape[axis]}")
+    if others:
+        x = x[tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(index.shape))]
+    return Gather.apply(x, index._data, axis)
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:

@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from engine.autograd.function import Function
-from engine.ops.arith import coerce, unbroadcast
+from engine.broadcast import unbroadcast
+from engine.ops.arith import coerce
 from engine.tensor import Tensor
 
 
@@ -66,7 +67,10 @@ class IndexPut(Function):
     def forward(self, a, value, key):
         self.key, self.value_shape = key, np.shape(value)
         out = a.copy()
-        out[key] = value
+        target_ndim = out[key].ndim
+        # PyTorch drops a value's leading size-1 dims to fit the target (x[1] = tensor([5.])).
+        self.fitted_shape = self.value_shape[max(0, len(self.value_shape) - target_ndim):]
+        out[key] = np.reshape(value, self.fitted_shape) if np.ndim(value) > target_ndim else value
         return out
 
     def backward(self, g):
@@ -75,7 +79,7 @@ class IndexPut(Function):
             ga = g.copy()
             ga[self.key] = 0
         if self.needs_input_grad[1]:
-            gv = unbroadcast(g[self.key], self.value_shape)
+            gv = unbroadcast(g[self.key], self.fitted_shape).reshape(self.value_shape)
         return ga, gv
 
 
@@ -112,7 +116,8 @@ def _has_integer_array(key) -> bool:
 
 def _index_part(k):
     if isinstance(k, Tensor):
-        return k._data
+        # A 0-d integer tensor indexes as a Python int does, in PyTorch.
+        return int(k._data) if k._data.ndim == 0 and k._data.dtype.kind in "iu" else k._data
     if isinstance(k, (list, tuple)):
         return np.asarray([x._data if isinstance(x, Tensor) else x for x in k])
     return k
@@ -123,6 +128,33 @@ def index_key(key):
     if isinstance(key, tuple):
         return tuple(_index_part(k) for k in key)
     return _index_part(key)
+
+
+def _is_int(k) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def _selects_first(key):
+    """(int selects, the rest) for a key that mixes ints with index arrays, else None.
+
+    PyTorch applies integer indices first, as selects; numpy would treat them as index arrays
+    too, which places the result's dimensions differently: x[1, :, [2, 2]] of a (2, 3, 4) tensor
+    is (3, 2) in PyTorch and (2, 3) in numpy.
+    """
+    if not isinstance(key, tuple) or not any(_is_int(k) for k in key) or not any(
+            isinstance(k, np.ndarray) and k.ndim for k in key):
+        return None
+    selects, rest = [], []
+    for k in key:
+        if _is_int(k):
+            selects.append(k)
+            continue
+        rest.append(k)
+        if k is Ellipsis:
+            selects.append(k)
+        elif k is not None:  # a slice, or an index array spanning one dim (a bool mask: all of its dims)
+            selects.extend([slice(None)] * (k.ndim if isinstance(k, np.ndarray) and k.dtype == bool else 1))
+    return tuple(selects), tuple(rest)
 
 
 def sizes(args) -> tuple:
@@ -223,6 +255,9 @@ def expand(x: Tensor, *shape) -> Tensor:
 
 def getitem(x: Tensor, key) -> Tensor:
     key = index_key(key)
+    split = _selects_first(key)
+    if split:
+        return getitem(getitem(x, split[0]), split[1])
     try:
         return Index.apply(x, key)
     except IndexError as e:
@@ -234,7 +269,11 @@ def index_put(x: Tensor, key, value) -> Tensor:
     _, value = coerce(x, value)
     if isinstance(value, Tensor) and value.dtype is not x.dtype:
         value = value.to(x.dtype)
-    return IndexPut.apply(x, value, index_key(key))
+    key = index_key(key)
+    split = _selects_first(key)
+    if split:
+        return index_put(x, split[0], index_put(getitem(x, split[0]), split[1], value))
+    return IndexPut.apply(x, value, key)
 
 
 def cat(tensors, dim: int = 0) -> Tensor:

@@ -1,0 +1,271 @@
+"""2-D pooling: max and average over strided windows (a loop over kernel offsets, never over pixels),
+and adaptive average pooling as two small averaging matrices applied to the last two axes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.autograd.function import Function
+from engine.ops.conv import pad_spatial, padded_shape, unpad_spatial, window_slice
+from engine.ops.shape import squeeze, unsqueeze
+from engine.tensor import Tensor
+
+
+class Geometry:
+    """A 2-D pooling window's numbers: kernel, stride, dilation, ((lo, hi), (lo, hi)) pads and output size.
+
+    The high pads also cover ceil_mode's last window, which may hang over the padded input; `padding`
+    keeps the symmetric pads the caller asked for, which average pooling's divisor needs.
+    """
+
+    def __init__(self, shape, kernel, stride, padding, dilation, ceil_mode: bool):
+        self.kernel, self.stride, self.padding, self.dilation = kernel, stride, padding, dilation
+        self.in_hw = tuple(shape[-2:])
+        self.out_hw = tuple(_out_size(*args, ceil_mode) for args in zip(self.in_hw, kernel, stride, padding, dilation))
+        self.pads = tuple((p, max((o - 1) * s + d * (k - 1) + 1 - n - p, 0))
+                          for n, k, s, p, d, o in zip(self.in_hw, kernel, stride, padding, dilation, self.out_hw))
+
+    def offsets(self):
+        """(offset number, row, column) of each kernel position, row-major: PyTorch's scan order."""
+        kh, kw = self.kernel
+        return ((i * kw + j, i, j) for i in range(kh) for j in range(kw))
+
+    def window(self, i: int, j: int) -> tuple:
+        return window_slice(i, j, self.stride, self.dilation, self.out_hw)
+
+
+def _out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling_output_shape: a ceil_mode window must start inside the input or left padding."""
+    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _lowest(dtype: np.dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+# -- max pooling ----------------------------------------------------------------------------------------
+def _window_max(xp: np.ndarray, geo: Geometry) -> np.ndarray:
+    out = None
+    for _, i, j in geo.offsets():
+        v = xp[geo.window(i, j)]
+        out = v.copy() if out is None else np.maximum(out, v, out=out)  # propagates NaN, as PyTorch does
+    return out
+
+
+def _argmax(x: np.ndarray, geo: Geometry) -> np.ndarray:
+    """Each window's kernel offset of its max, as PyTorch picks it: the first max (or the last NaN)."""
+    xp = pad_spatial(x, geo.pads, _lowest(x.dtype))
+    best = _window_max(xp, geo)
+    if (best == _lowest(x.dtype)).any() or (x.dtype.kind == "f" and np.isnan(best).any()):
+        return _argmax_scan(xp, geo)
+    arg = np.zeros(best.shape, np.int64)
+    for offset, i, j in reversed(tuple(geo.offsets())):  # earlier offsets overwrite later ones: first max wins
+        np.copyto(arg, offset, where=xp[geo.window(i, j)] == best)
+    return arg
+
+
+def _argmax_scan(xp: np.ndarray, geo: Geometry) -> np.ndarray:
+    """PyTorch's own scan, for windows whose max is NaN or the lowest value (where padding ties it).
+
+    It starts from the lowest value at the window's first in-bounds tap, so padding is never chosen,
+    and takes a value that is greater or NaN, so the last NaN wins.
+    """
+    first = [np.maximum(-(-(p - np.arange(o) * s) // d), 0)  # ceil((p - o*s) / d): the first in-bounds tap
+             for o, s, p, d in zip(geo.out_hw, geo.stride, geo.padding, geo.dilation)]
+    arg = np.broadcast_to(first[0][:, None] * geo.kernel[1] + first[1], (*xp.shape[:-2], *geo.out_hw)).copy()
+    best = np.full(arg.shape, _lowest(xp.dtype), xp.dtype)
+    for offset, i, j in geo.offsets():
+        v = xp[geo.window(i, j)]
+        take = v > best
+        if xp.dtype.kind == "f":
+            take |= np.isnan(v)
+        np.copyto(best, v, where=take)
+        np.copyto(arg, offset, where=take)
+    return arg
+
+
+def _flat_indices(arg: np.ndarray, geo: Geometry) -> np.ndarray:
+    """Kernel offsets of the maxima as PyTorch's return_indices: row * W + col in the unpadded input."""
+    rows, cols = (np.arange(o) * s - p for o, s, p in zip(geo.out_hw, geo.stride, geo.padding))
+    row = rows[:, None] + (arg // geo.kernel[1]) * geo.dilation[0]
+    col = cols + (arg % geo.kernel[1]) * geo.dilation[1]
+    return (row * geo.in_hw[1] + col).astype(np.int64)
+
+
+class MaxPool2d(Function):
+    """The max of each window; its gradient goes to the position PyTorch's argmax picks."""
+
+    def forward(self, x, geo):
+        self.geo = geo
+        self.save(x)
+        return _window_max(pad_spatial(x, geo.pads, _lowest(x.dtype)), geo)
+
+    def backward(self, g):
+        (x,) = self.saved_arrays()
+        arg = _argmax(x, self.geo)  # found here, not in forward, so that inference never pays for it
+        gxp = np.zeros(padded_shape(x.shape, self.geo.pads), g.dtype)
+        for offset, i, j in self.geo.offsets():
+            gxp[self.geo.window(i, j)] += np.where(arg == offset, g, 0)
+        return (unpad_spatial(gxp, self.geo.pads, x.shape),)
+
+
+# -- average pooling ------------------------------------------------------------------------------------
+def _divisor(geo: Geometry, count_include_pad: bool) -> np.ndarray:
+    """Each window's divisor (Ho, Wo), by PyTorch's rule: padding counts, the ceil_mode overhang never does."""
+    counts = []
+    for n, k, s, p, o in zip(geo.in_hw, geo.kernel, geo.stride, geo.padding, geo.out_hw):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, n)
+        counts.append(end - start)
+    return counts[0][:, None] * counts[1]
+
+
+class AvgPool2d(Function):
+    """The sum of each window over its divisor (window size, or divisor_override)."""
+
+    def forward(self, x, geo, divisor):
+        self.geo, self.divisor = geo, divisor
+        xp = pad_spatial(x, geo.pads)
+        out = None
+        for _, i, j in geo.offsets():  # summed in PyTorch's order: row-major over the window
+            v = xp[geo.window(i, j)]
+            out = v.copy() if out is None else np.add(out, v, out=out)
+        out /= divisor
+        self.shape = x.shape
+        return out
+
+    def backward(self, g):
+        share = g / self.divisor
+        gxp = np.zeros(padded_shape(self.shape, self.geo.pads), g.dtype)
+        for _, i, j in self.geo.offsets():
+            gxp[self.geo.window(i, j)] += share
+        return (unpad_spatial(gxp, self.geo.pads, self.shape),)
+
+
+# -- adaptive average pooling ---------------------------------------------------------------------------
+def _window_matrix(size: int, out: int, dtype) -> np.ndarray:
+    """(out, size) indicator of PyTorch's adaptive windows: [floor(i*size/out), ceil((i+1)*size/out))."""
+    i = np.arange(out)
+    start, end = (i * size) // out, -(-((i + 1) * size) // out)
+    pos = np.arange(size)
+    return ((pos >= start[:, None]) & (pos < end[:, None])).astype(dtype)
+
+
+class AdaptiveAvgPool2d(Function):
+    """Averages over windows that tile the input into out_hw cells: rows @ x @ cols.T / counts."""
+
+    def forward(self, x, out_hw):
+        self.rows, self.cols = (_window_matrix(n, o, x.dtype) for n, o in zip(x.shape[-2:], out_hw))
+        self.counts = self.rows.sum(1)[:, None] * self.cols.sum(1)
+        return _apply_rows_cols(x, self.rows, self.cols) / self.counts
+
+    def backward(self, g):
+        return (_apply_rows_cols(g / self.counts, self.rows.T, self.cols.T),)
+
+
+def _apply_rows_cols(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """rows @ x @ cols.T over the last two axes, as two plain 2-D GEMMs over all leading axes at once."""
+    *lead, h, w = x.shape
+    m, ho, wo = math.prod(lead), rows.shape[0], cols.shape[0]
+    y = x.reshape(m * h, w) @ cols.T  # (lead*H, Wo)
+    y = np.ascontiguousarray(y.reshape(m, h, wo).swapaxes(1, 2)).reshape(m * wo, h) @ rows.T  # (lead*Wo, Ho)
+    return np.ascontiguousarray(y.reshape(m, wo, ho).swapaxes(1, 2)).reshape(*lead, ho, wo)
+
+
+# -- argument checks (PyTorch's messages) ---------------------------------------------------------------
+def _batched(x: Tensor, op: str) -> tuple[Tensor, bool]:
+    """x as a 4-D batch, and whether it was one; an error naming the shape otherwise."""
+    if x.ndim not in (3, 4):
+        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to {op}, but got input of size: "
+                           f"{list(x.shape)}")
+    if 0 in x.shape[-3:]:
+        raise RuntimeError(f"Expected input to {op} to have non-zero size for non-batch dimensions, but got input "
+                           f"of size: {list(x.shape)}")
+    return (x, True) if x.ndim == 4 else (unsqueeze(x, 0), False)
+
+
+def _pair(value, name: str, op: str) -> tuple:
+    value = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(value) not in (1, 2) or not all(isinstance(v, (int, np.integer)) for v in value):
+        raise RuntimeError(f"{op}: {name} must either be a single int, or a tuple of two ints, but got {value}")
+    value = value * 2 if len(value) == 1 else value
+    return tuple(int(v) for v in value)
+
+
+def _geometry(x: Tensor, op: str, kernel_size, stride, padding, dilation, ceil_mode: bool) -> Geometry:
+    kernel = _pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == () or stride == [] else _pair(stride, "stride", op)
+    padding, dilation = _pair(padding, "padding", op), _pair(dilation, "dilation", op)
+    for values, what, h, w in ((kernel, "kernel size", "kH", "kW"), (stride, "stride", "dH", "dW"),
+                               (dilation, "dilation", "dilationH", "dilationW")):
+        if min(values) <= 0:
+            raise RuntimeError(f"{what} should be greater than zero, but got {h}: {values[0]} {w}: {values[1]}")
+    for k, p, d in zip(kernel, padding, dilation):
+        if p < 0:
+            raise RuntimeError(f"pad must be non-negative, but got pad: {p}")
+        if p > (d * (k - 1) + 1) // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
+                               f"kernel_size={k} and dilation={d}")
+    geo = Geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    if min(geo.out_hw) < 1:
+        c, h, w = x.shape[1:]
+        raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                           f"({c}x{geo.out_hw[0]}x{geo.out_hw[1]}). Output size is too small")
+    return geo
+
+
+def _floating(x: Tensor, op: str) -> None:
+    if not x.is_floating_point():
+        raise RuntimeError(f"{op} needs a floating point input, but got {x.dtype}; convert it with .float()")
+
+
+# -- the functional forms -------------------------------------------------------------------------------
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """The max over each window (and with return_indices, where it is: row * W + col), as in PyTorch."""
+    x, batched = _batched(input, "max_pool2d")
+    geo = _geometry(x, "max_pool2d", kernel_size, stride, padding, dilation, ceil_mode)
+    out = MaxPool2d.apply(x, geo=geo)
+    out = out if batched else squeeze(out, 0)
+    if not return_indices:
+        return out
+    indices = Tensor._make(_flat_indices(_argmax(x._data, geo), geo))
+    return out, indices if batched else squeeze(indices, 0)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each window, with PyTorch's divisor rules for padding and ceil_mode."""
+    x, batched = _batched(input, "avg_pool2d")
+    _floating(x, "avg_pool2d")
+    geo = _geometry(x, "avg_pool2d", kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    divisor = _divisor(geo, count_include_pad) if divisor_override is None else divisor_override
+    out = AvgPool2d.apply(x, geo=geo, divisor=np.asarray(divisor, x._data.dtype))
+    return out if batched else squeeze(out, 0)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Averages over output_size windows that tile the input (None keeps that input size), as in PyTorch."""
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}")
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2:
+        raise RuntimeError(f"adaptive_avg_pool2d: output_size must be 2, but got {output_size}")
+    size = tuple(n if o is None else o for o, n in zip(size, input.shape[-2:]))
+    if min(size) < 0:
+        raise RuntimeError(f"adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 "
+                           f"but received {size}")
+    x, batched = _batched(input, "adaptive_avg_pool2d")
+    _floating(x, "adaptive_avg_pool2d")
+    out = AdaptiveAvgPool2d.apply(x, out_hw=size)
+    return out if batched else squeeze(out, 0)

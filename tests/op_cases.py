@@ -1,0 +1,274 @@
+"""The differentiable ops, one case each: shared by the gradient checks and the PyTorch parity tests.
+
+A case's `fn(m, *tensors)` is written against a module `m` (engine or torch), so the same
+expression runs in both. Inputs are float64 arrays chosen away from non-differentiable points
+(no ties for max/sort, nothing at 0 for abs/relu, nothing at a clamp bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+_rng = np.random.default_rng(1234)
+
+
+class Case(NamedTuple):
+    fn: Callable
+    inputs: tuple
+    tol: dict  # gradcheck overrides (a cast to float32 needs a coarser step)
+
+
+def randn(*shape) -> np.ndarray:
+    return _rng.standard_normal(shape)
+
+
+def positive(*shape) -> np.ndarray:
+    return _rng.uniform(0.5, 2.0, shape)
+
+
+def away(*shape) -> np.ndarray:
+    """Nonzero values, at least 0.2 from zero (abs, relu, division)."""
+    return _rng.uniform(0.2, 2.0, shape) * _rng.choice([-1.0, 1.0], shape)
+
+
+def distinct(*shape) -> np.ndarray:
+    """Values 0.25 apart, shuffled, none on a multiple of 0.25 (no ties, none at a clamp bound)."""
+    n = int(np.prod(shape))
+    return ((_rng.permutation(n) - n // 2) * 0.25 + 0.1).reshape(shape)
+
+
+MASK = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, False]])
+CASES: dict[str, Case] = {}
+
+
+def case(name: str, fn: Callable, *inputs: np.ndarray, **tol) -> None:
+    assert name not in CASES, name
+    CASES[name] = Case(fn, inputs, tol)
+
+
+# -- binary arithmetic, with broadcasting -------------------------------------------------------
+BINARY = {
+    "add": (lambda m, a, b: a + b, randn, randn),
+    "sub": (lambda m, a, b: a - b, randn, randn),
+    "mul": (lambda m, a, b: a * b, randn, randn),
+    "div": (lambda m, a, b: a / b, randn, away),
+    "pow": (lambda m, a, b: a ** b, positive, randn),
+    "maximum": (lambda m, a, b: m.maximum(a, b), randn, randn),
+    "minimum": (lambda m, a, b: m.minimum(a, b), randn, randn),
+}
+SHAPES = {
+    "same": ((3, 4), (3, 4)),
+    "col_row": ((3, 1), (1, 4)),
+    "row_rank3": ((4,), (2, 3, 4)),
+    "rank3_row": ((2, 3, 4), (4,)),
+    "scalar_vector": ((), (3,)),
+}
+for _op, (_fn, _left, _right) in BINARY.items():
+    for _label, (_sa, _sb) in SHAPES.items():
+        case(f"{_op}-{_label}", _fn, _left(*_sa), _right(*_sb))
+
+case("add-alpha", lambda m, a, b: m.add(a, b, alpha=2.5), randn(3, 4), randn(4))
+case("sub-alpha", lambda m, a, b: m.sub(a, b, alpha=0.5), randn(3, 4), randn(4))
+case("add-number", lambda m, a: a + 2.5, randn(3, 4))
+case("radd-number", lambda m, a: 2.5 + a, randn(3, 4))
+case("rsub-number", lambda m, a: 2.5 - a, randn(3, 4))
+case("mul-number", lambda m, a: a * -1.5, randn(3, 4))
+case("div-number", lambda m, a: a / 4, randn(3, 4))
+case("rdiv-number", lambda m, a: 3.0 / a, away(3, 4))
+case("pow-tensor_int", lambda m, a: a ** 3, randn(3, 4))
+case("pow-tensor_float", lambda m, a: a ** 0.5, positive(3, 4))
+case("pow-tensor_negative", lambda m, a: a ** -1.5, positive(3, 4))
+case("pow-number_tensor", lambda m, a: 2 ** a, randn(3, 4))
+case("pow-function", lambda m, a, b: m.pow(a, b), positive(3, 4), randn(4))
+case("neg", lambda m, a: -a, randn(3, 4))
+case("where-broadcast", lambda m, a, b: m.where(m.tensor(MASK), a, b), randn(3, 1), randn(4))
+case("where-number", lambda m, a: m.where(m.tensor(MASK), a, 0.5), randn(3, 4))
+
+# -- matrix products ----------------------------------------------------------------------------
+MATMUL = {
+    "1d_1d": ((4,), (4,)),
+    "2d_1d": ((3, 4), (4,)),
+    "1d_2d": ((4,), (4, 5)),
+    "2d_2d": ((3, 4), (4, 5)),
+    "3d_3d": ((2, 3, 4), (2, 4, 5)),
+    "batch_broadcast": ((2, 1, 3, 4), (5, 4, 2)),
+    "2d_3d": ((3, 4), (2, 4, 5)),
+    "3d_1d": ((2, 3, 4), (4,)),
+    "1d_3d": ((4,), (2, 4, 3)),
+}
+for _label, (_sa, _sb) in MATMUL.items():
+    case(f"matmul-{_label}", lambda m, a, b: a @ b, randn(*_sa), randn(*_sb))
+case("matmul-function", lambda m, a, b: m.matmul(a, b), randn(3, 4), randn(4, 2))
+
+_linear = lambda m, *xs: m.nn.functional.linear(*xs)  # noqa: E731
+case("linear-2d_bias", _linear, randn(3, 4), randn(5, 4), randn(5))
+case("linear-2d_no_bias", _linear, randn(3, 4), randn(5, 4))
+case("linear-3d_bias", _linear, randn(2, 3, 4), randn(5, 4), randn(5))
+case("linear-3d_no_bias", _linear, randn(2, 3, 4), randn(5, 4))
+case("linear-1d_bias", _linear, randn(4), randn(5, 4), randn(5))
+
+# -- elementwise --------------------------------------------------------------------------------
+case("exp", lambda m, x: m.exp(x), randn(3, 4))
+case("log", lambda m, x: m.log(x), positive(3, 4))
+case("sqrt", lambda m, x: m.sqrt(x), positive(3, 4))
+case("abs", lambda m, x: m.abs(x), away(3, 4))
+case("tanh", lambda m, x: m.tanh(x), randn(3, 4))
+case("sigmoid", lambda m, x: m.sigmoid(x), randn(3, 4) * 3)
+case("relu", lambda m, x: m.relu(x), away(3, 4))
+case("leaky_relu", lambda m, x: m.nn.functional.leaky_relu(x), away(3, 4))
+case("leaky_relu-slope", lambda m, x: m.nn.functional.leaky_relu(x, 0.2), away(3, 4))
+case("gelu", lambda m, x: m.nn.functional.gelu(x), randn(3, 4) * 2)
+case("gelu-tanh", lambda m, x: m.nn.functional.gelu(x, approximate="tanh"), randn(3, 4) * 2)
+case("silu", lambda m, x: m.nn.functional.silu(x), randn(3, 4) * 2)
+case("softmax-functional", lambda m, x: m.nn.functional.softmax(x, dim=-1), randn(3, 4))
+case("clamp-min", lambda m, x: m.clamp(x, min=-0.5), distinct(3, 4))
+case("clamp-max", lambda m, x: x.clamp(max=0.5), distinct(3, 4))
+case("clamp-both", lambda m, x: x.clamp(-0.5, 0.5), distinct(3, 4))
+case("clip", lambda m, x: x.clip(-0.5, 0.5), distinct(3, 4))
+
+# -- reductions ---------------------------------------------------------------------------------
+DIMS = {"dim1": 1, "dim_neg": -1, "dims_0_2": (0, 2)}
+REDUCTIONS = {
+    "sum": randn, "mean": randn, "var": randn, "std": randn, "norm": randn, "amax": distinct, "amin": distinct,
+}
+for _op, _make in REDUCTIONS.items():
+    case(f"{_op}-all", lambda m, x, op=_op: getattr(x, op)(), _make(2, 3, 4))
+    case(f"{_op}-all_keepdim", lambda m, x, op=_op: getattr(x, op)(dim=None, keepdim=True), _make(2, 3, 4))
+    for _label, _dim in DIMS.items():
+        for _keep in (False, True):
+            case(f"{_op}-{_label}{'_keepdim' if _keep else ''}",
+                 lambda m, x, op=_op, d=_dim, k=_keep: getattr(x, op)(dim=d, keepdim=k), _make(2, 3, 4))
+
+
+def _nonzero_unit(*shape) -> np.ndarray:
+    return _rng.uniform(0.5, 1.5, shape) * _rng.choice([-1.0, 1.0], shape)
+
+
+case("prod-all", lambda m, x: x.prod(), _nonzero_unit(2, 3, 4))
+for _dim in (1, -1):
+    for _keep in (False, True):
+        case(f"prod-dim{_dim}{'_keepdim' if _keep else ''}", lambda m, x, d=_dim, k=_keep: x.prod(d, keepdim=k),
+             _nonzero_unit(2, 3, 4))
+case("prod-with_zero", lambda m, x: x.prod(1), np.array([[0.0, 2.0, 3.0], [0.5, -1.0, 2.0]]))
+for _op in ("max", "min"):
+    case(f"{_op}-all", lambda m, x, op=_op: getattr(x, op)(), distinct(2, 3, 4))
+    for _dim in (1, -1):
+        for _keep in (False, True):
+            case(f"{_op}-dim{_dim}{'_keepdim' if _keep else ''}",
+                 lambda m, x, op=_op, d=_dim, k=_keep: getattr(x, op)(d, keepdim=k).values, distinct(2, 3, 4))
+    case(f"{_op}-function_dim", lambda m, x, op=_op: getattr(m, op)(x, 0)[0], distinct(3, 4))
+case("var-unbiased_false", lambda m, x: x.var(1, unbiased=False), randn(3, 4))
+case("std-correction0", lambda m, x: x.std(dim=0, correction=0), randn(3, 4))
+case("norm-p1_dim1", lambda m, x: x.norm(p=1, dim=1), away(3, 4))
+case("norm-p3", lambda m, x: x.norm(p=3), away(3, 4))
+case("norm-pinf_dims", lambda m, x: x.norm(p=float("inf"), dim=(0, 2)), distinct(2, 3, 4))
+case("norm-pneg_inf", lambda m, x: x.norm(p=-float("inf"), dim=1), distinct(3, 4))
+case("norm-fro", lambda m, x: x.norm(p="fro"), randn(3, 4))
+for _op in ("softmax", "log_softmax"):
+    for _dim in (0, 1, -1):
+        case(f"{_op}-dim{_dim}", lambda m, x, op=_op, d=_dim: getattr(x, op)(d), randn(2, 3, 4))
+
+# -- shapes, views and indexing -----------------------------------------------------------------
+case("view", lambda m, x: x.view(6, 4), randn(2, 3, 4))
+case("view-infer", lambda m, x: x.view(-1), randn(2, 3, 4))
+case("reshape", lambda m, x: x.reshape(4, -1), randn(2, 3, 4))
+case("reshape-non_contiguous", lambda m, x: x.transpose(0, 2).reshape(-1, 2), randn(2, 3, 4))
+case("flatten", lambda m, x: x.flatten(), randn(2, 3, 4))
+case("flatten-from1", lambda m, x: x.flatten(1), randn(2, 3, 4))
+case("flatten-function", lambda m, x: m.flatten(x, 0, 1), randn(2, 3, 4))
+case("unflatten", lambda m, x: x.unflatten(1, (2, 2)), randn(3, 4))
+case("permute", lambda m, x: x.permute(2, 0, 1), randn(2, 3, 4))
+case("permute-negative", lambda m, x: x.permute(-1, 0, -2), randn(2, 3, 4))
+case("transpose", lambda m, x: x.transpose(0, 2), randn(2, 3, 4))
+case("transpose-negative", lambda m, x: m.transpose(x, -1, -2), randn(2, 3, 4))
+case("t", lambda m, x: x.t(), randn(3, 4))
+case("T", lambda m, x: x.T, randn(3, 4))
+case("mT", lambda m, x: x.mT, randn(2, 3, 4))
+case("unsqueeze", lambda m, x: x.unsqueeze(1), randn(3, 4))
+case("unsqueeze-negative", lambda m, x: x.unsqueeze(-1), randn(3, 4))
+case("squeeze", lambda m, x: x.squeeze(), randn(2, 1, 3, 1))
+case("squeeze-dim", lambda m, x: x.squeeze(1), randn(2, 1, 3, 1))
+case("squeeze-dims", lambda m, x: x.squeeze((1, 3)), randn(2, 1, 3, 1))
+case("expand", lambda m, x: x.expand(2, 3, 4), randn(3, 1))
+case("expand-keep", lambda m, x: x.expand(-1, 4), randn(3, 1))
+case("expand_as", lambda m, x, y: x.expand_as(y) * y, randn(1, 4), randn(3, 4))
+case("getitem-int", lambda m, x: x[1], randn(3, 4))
+case("getitem-negative_int", lambda m, x: x[-1, 2], randn(3, 4))
+case("getitem-slice_step", lambda m, x: x[:, 1::2], randn(3, 5))
+case("getitem-none", lambda m, x: x[None, :, None], randn(3, 4))
+case("getitem-ellipsis", lambda m, x: x[..., 1], randn(2, 3, 4))
+case("getitem-repeated_indices", lambda m, x: x[m.tensor([0, 2, 0, 0])], randn(3, 4))
+case("getitem-index_tensor_2d", lambda m, x: x[m.tensor([[0, 1], [1, 1]])], randn(3, 4))
+case("getitem-list", lambda m, x: x[[2, 2, 1]], randn(3, 4))
+case("getitem-bool_mask", lambda m, x: x[m.tensor(MASK)], randn(3, 4))
+case("getitem-bool_rows", lambda m, x: x[m.tensor([True, False, True])], randn(3, 4))
+case("getitem-mixed", lambda m, x: x[1:, m.tensor([0, 2, 0])], randn(2, 3, 4))
+case("getitem-mixed_int_array", lambda m, x: x[1, :, m.tensor([2, 2])], randn(2, 3, 4))
+case("getitem-int_slice_list", lambda m, x: x[0, 1:, [3, 1, 3]], randn(2, 3, 4))
+case("getitem-0d_index_tensor", lambda m, x: x[m.tensor(1), :, m.tensor([2, 2])], randn(2, 3, 4))
+case("getitem-two_arrays", lambda m, x: x[m.tensor([0, 1, 1]), :, m.tensor([3, 0, 3])], randn(2, 3, 4))
+case("split", lambda m, x: x.split(2, dim=1), randn(2, 5))
+case("split-sizes", lambda m, x: m.split(x, [1, 3, 1], dim=-1), randn(2, 5))
+case("chunk", lambda m, x: x.chunk(3), randn(5, 2))
+case("chunk-dim", lambda m, x: m.chunk(x, 2, dim=1), randn(2, 4))
+case("cat", lambda m, a, b: m.cat([a, b]), randn(2, 3), randn(4, 3))
+case("cat-dim", lambda m, a, b, c: m.cat([a, b, c], dim=-1), randn(2, 3), randn(2, 1), randn(2, 2))
+case("stack", lambda m, a, b: m.stack([a, b]), randn(2, 3), randn(2, 3))
+case("stack-last", lambda m, a, b: m.stack((a, b), dim=-1), randn(2, 3), randn(2, 3))
+case("gather", lambda m, x: m.gather(x, 1, m.tensor([[0, 0, 2], [1, 3, 1], [2, 2, 2]])), randn(3, 4))
+case("gather-dim0", lambda m, x: x.gather(0, m.tensor([[2, 0, 1, 1]])), randn(3, 4))
+case("gather-smaller_index", lambda m, x: x.gather(1, m.tensor([[1], [0]])), randn(3, 4))
+case("topk", lambda m, x: x.topk(2).values, distinct(3, 5))
+case("topk-smallest_dim0", lambda m, x: x.topk(2, dim=0, largest=False).values, distinct(3, 5))
+case("sort", lambda m, x: x.sort().values, distinct(3, 5))
+case("sort-descending_dim0", lambda m, x: m.sort(x, dim=0, descending=True)[0], distinct(3, 5))
+case("masked_fill", lambda m, x: x.masked_fill(m.tensor(MASK), 0.5), randn(3, 4))
+case("masked_fill-broadcast", lambda m, x: m.masked_fill(x, m.tensor([True, False, False, True]), -1.0), randn(3, 4))
+case("clone", lambda m, x: x.clone(), randn(3, 4))
+case("contiguous", lambda m, x: x.t().contiguous(), randn(3, 4))
+case("to-float32", lambda m, x: x.to(m.float32), randn(3, 4), eps=1e-3, atol=1e-4)
+case("to-float64", lambda m, x: x.to(m.float64), randn(3, 4))
+case("to-mixed_dtypes", lambda m, x, y: x.to(m.float32) * y, randn(3, 4), randn(4), eps=1e-3, atol=1e-4)
+
+
+def _setitem(key, m, a, b):
+    x = a * 1  # a non-leaf, so it may be written in place
+    x[key] = b
+    return x
+
+
+case("setitem-slice", lambda m, a, b: _setitem(slice(1, 3), m, a, b), randn(5, 4), randn(2, 4))
+case("setitem-broadcast", lambda m, a, b: _setitem((slice(None), 1), m, a, b), randn(5, 4), randn(1))
+case("setitem-row_broadcast", lambda m, a, b: _setitem(slice(1, 3), m, a, b), randn(5, 4), randn(4))
+case("setitem-int_and_list", lambda m, a, b: _setitem((1, slice(None), [2, 0]), m, a, b), randn(2, 3, 4),
+     randn(3, 2))
+case("setitem-bool_mask", lambda m, a, b: _setitem(m.tensor(MASK), m, a, b), randn(3, 4), randn(6))
+case("setitem-index_tensor", lambda m, a, b: _setitem(m.tensor([2, 0]), m, a, b), randn(3, 4), randn(2, 4))
+case("setitem-number", lambda m, a: _setitem((slice(None), 0), m, a, 0.5), randn(3, 4))
+case("setitem-then_use", lambda m, a, b: _setitem(0, m, a, b) * a, randn(3, 4), randn(4))
+
+
+def _in_place(method: str, m, a, *args, **kwargs):
+    x = a * 1  # a non-leaf, so it may be written in place
+    return getattr(x, method)(*args, **kwargs)
+
+
+case("add_", lambda m, a, b: _in_place("add_", m, a, b), randn(3, 4), randn(4))
+case("add_-alpha", lambda m, a, b: _in_place("add_", m, a, b, alpha=0.5), randn(3, 4), randn(3, 4))
+case("sub_", lambda m, a, b: _in_place("sub_", m, a, b), randn(3, 4), randn(3, 1))
+case("mul_", lambda m, a, b: _in_place("mul_", m, a, b), randn(3, 4), randn(4))
+case("div_", lambda m, a, b: _in_place("div_", m, a, b), randn(3, 4), away(3, 4))
+case("pow_", lambda m, a: _in_place("pow_", m, a, 2), randn(3, 4))
+case("clamp_", lambda m, a: _in_place("clamp_", m, a, -0.5, 0.5), distinct(3, 4))
+case("copy_", lambda m, a, b: _in_place("copy_", m, a, b) * a, randn(3, 4), randn(4))
+case("iadd", lambda m, a, b: _in_place("__iadd__", m, a, b), randn(3, 4), randn(3, 4))
+case("mm", lambda m, a, b: a.mm(b), randn(3, 4), randn(4, 2))
+case("view_as", lambda m, a, b: a.view_as(b) * b, randn(3, 4), randn(4, 3))
+case("reshape_as", lambda m, a, b: a.t().reshape_as(b) * b, randn(3, 4), randn(2, 6))
+case("type_as", lambda m, a, b: a.type_as(b) * b, randn(3, 4), randn(4))
+case("concat", lambda m, a, b: m.concat([a, b], dim=1), randn(2, 3), randn(2, 1))
+case("negative", lambda m, a: a.negative(), randn(3, 4))
+case("absolute", lambda m, a: a.absolute(), away(3, 4))
