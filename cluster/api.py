@@ -53,6 +53,7 @@ def evaluate(data, model, output: str, *, weights: str | None = None, features="
     started_at, start = datetime.now(timezone.utc), time.perf_counter()
     columns = ColumnSpec(features, label, id, input_shape)
     out = Output(output)
+    weights = storage.absolute(str(weights)) if weights else None
     config = EvalConfig(ModelSpec(model, weights, model_kwargs or {}), columns, out.predictions, task, batch_size,
                         grad_mode, top_k, save_scores)
     if max_attempts < 1:
@@ -72,11 +73,12 @@ def evaluate(data, model, output: str, *, weights: str | None = None, features="
     for r in records:
         if part_name(r.shard) in done:
             r.summary, r.worker, r.attempts = ShardSummary.from_json(done[part_name(r.shard)]), "(earlier run)", 1
-    if on_start is not None:
-        on_start(sum(s.rows for s in shards), sum(s.rows for s in shards) - sum(s.rows for s in todo))
     scheduler = None
+    total, remaining = sum(s.rows for s in shards), sum(s.rows for s in todo)
     if todo:
         started_ray = runtime.connect(address)
+        if on_start is not None:
+            on_start(total, total - remaining)
         try:
             n = workers or max(1, int(runtime.cluster_cpus() // cpus_per_worker))
             scheduler = Scheduler(config, n, cpus_per_worker, max_attempts, skip_bad_shards=skip_bad_shards,
@@ -129,15 +131,16 @@ def _prepare_output(out: Output, fingerprint: str, resume: bool, overwrite: bool
     if not out.has_any():
         return {}
     if not resume:
-        state = "a finished run" if out.finished() else "an unfinished run (resume it, or overwrite it)"
-        raise InputError(f"output {out.location} already holds {state}; refusing to overwrite it")
+        state = "a finished run" if out.finished() else "an unfinished run"
+        raise InputError(f"output {out.location} already holds {state}; refusing to overwrite it "
+                         "(resume it with --resume / resume=True, or replace it with --overwrite / overwrite=True)")
     try:
         previous = out.read_json("job.json")["fingerprint"]
     except (OSError, KeyError, ValueError):
         raise InputError(f"output {out.location} holds files but no job.json: not a run that can be resumed") from None
     if previous != fingerprint:
-        raise InputError(f"output {out.location} holds a run with a different configuration; "
-                         "resuming would mix the two (use a new output, or overwrite)")
+        raise InputError(f"output {out.location} holds a run with a different configuration; resuming would mix "
+                         "the two (use a new output, or --overwrite / overwrite=True)")
     return out.part_summaries()
 
 

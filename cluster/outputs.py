@@ -23,7 +23,7 @@ class Output:
     """Paths within one run's output location."""
 
     def __init__(self, location: str):
-        self.location = str(location)
+        self.location = storage.absolute(str(location))
         self.predictions = storage.join(self.location, "predictions")
 
     def path(self, name: str) -> str:

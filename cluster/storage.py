@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from cluster.errors import InputError
@@ -30,36 +32,56 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+def absolute(location: str) -> str:
+    """A local path made absolute (workers do not share the driver's working directory); URIs as they are."""
+    return location if is_uri(location) else os.path.abspath(location)
+
+
 @lru_cache(maxsize=64)
 def _filesystem_for(scheme_and_authority: str) -> pafs.FileSystem:
     filesystem, _ = pafs.FileSystem.from_uri(scheme_and_authority)
     return filesystem
 
 
+def _split_uri(location: str) -> tuple[str, str, str, str]:
+    """scheme, authority ('[user:secret@]bucket-or-host'), path, and options ('' or '?key=value&...').
+
+    The options (e.g. s3://bucket/data?endpoint_override=host:port&region=eu-west-1) configure the
+    filesystem, so every location derived from this one carries them along.
+    """
+    base, mark, options = location.partition("?")
+    scheme, rest = base.split("://", 1)
+    authority, _, path = rest.partition("/")
+    return scheme, authority, path, mark + options
+
+
 def resolve(location: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem holding `location` and the path within it (filesystems are cached per bucket/host)."""
     if not is_uri(location):
         return pafs.LocalFileSystem(), os.path.abspath(location)
-    scheme, rest = location.split("://", 1)
-    authority, _, _ = rest.partition("/")
-    filesystem = _filesystem_for(f"{scheme}://{authority}")
+    scheme, authority, _, options = _split_uri(location)
+    filesystem = _filesystem_for(f"{scheme}://{authority}{options}")
     _, path = pafs.FileSystem.from_uri(location)
     return filesystem, path
 
 
 def join(location: str, *names: str) -> str:
-    """A child location of a local path or URI."""
+    """A child location of a local path or URI (a URI's options stay at its end)."""
     if is_uri(location):
-        return "/".join([location.rstrip("/"), *names])
+        base, mark, options = location.partition("?")
+        return "/".join([base.rstrip("/"), *names]) + mark + options
     return os.path.join(location, *names)
 
 
 def _as_location(template: str, path: str) -> str:
     """The path a filesystem returned, spelled like the user's location (URI or local)."""
-    if is_uri(template):
-        scheme = template.split("://", 1)[0]
-        return f"{scheme}://{path}"
-    return path
+    if not is_uri(template):
+        return path
+    scheme, authority, _, options = _split_uri(template)
+    credentials, _, host = authority.rpartition("@")
+    if not path.startswith(f"{host}/"):  # object stores list 'bucket/key'; others, paths under the host
+        path = f"{host}/{path.lstrip('/')}"
+    return f"{scheme}://{credentials + '@' if credentials else ''}{path}{options}"
 
 
 def _format_of(location: str) -> str | None:
@@ -101,7 +123,7 @@ def _expand(location: str) -> list[DataFile]:
     if fmt is None:
         raise InputError(f"unknown file format for {location}: expected a name ending in "
                          f"{', '.join(sorted(FORMATS))}")
-    return [DataFile(location, fmt)]
+    return [DataFile(absolute(location), fmt)]
 
 
 def _expand_glob(location: str, filesystem: pafs.FileSystem, pattern: str) -> list[DataFile]:
@@ -128,8 +150,9 @@ def atomic_output(location: str):
     """A writable stream whose file appears at `location` complete or not at all.
 
     On a local filesystem the data goes to a temporary name in the same directory and is renamed
-    into place. Object stores have no rename, but they publish an object only when its upload
-    completes, so there the stream writes the final name directly.
+    into place. Object stores have no rename, and pyarrow cannot abort an upload (closing the
+    stream, as an exception does, publishes what was written: apache/arrow#40502), so there the
+    data is spooled to a local file and uploaded under the final name only once it is complete.
     """
     filesystem, path = resolve(location)
     if isinstance(filesystem, pafs.LocalFileSystem):
@@ -144,8 +167,26 @@ def atomic_output(location: str):
             if os.path.exists(partial):
                 os.remove(partial)
         return
-    with filesystem.open_output_stream(path) as stream:
-        yield stream
+    with tempfile.NamedTemporaryFile(prefix="evalpipe-", suffix=".spool") as spool:
+        with pa.OSFile(spool.name, "wb") as stream:
+            yield stream
+        _upload(filesystem, path, spool.name)
+
+
+def _upload(filesystem: pafs.FileSystem, path: str, source: str) -> None:
+    """Upload a complete local file in one write call, so that no signal can land halfway through it."""
+    with pa.memory_map(source) as spooled:
+        data, stream = spooled.read_buffer(), None
+        try:
+            stream = filesystem.open_output_stream(path)
+            stream.write(data)
+        except BaseException:
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()  # publishes what was written: take it back
+                    filesystem.delete_file(path)
+            raise
+        stream.close()
 
 
 def exists(location: str) -> bool:

@@ -85,3 +85,27 @@ class GradLeaker(nn.Module):
 
 def grad_leaker() -> nn.Module:
     return GradLeaker()
+
+
+class Slow(nn.Module):
+    """An MLP that sleeps on every batch, so a test can interrupt a job midway."""
+
+    def __init__(self, seconds: float, width: int = 8):
+        super().__init__()
+        self.inner = mlp(width)
+        self.seconds = seconds
+
+    def forward(self, x):
+        import time
+        if len(x) > 1:
+            time.sleep(self.seconds)
+        return self.inner(x)
+
+
+def slow(seconds: float = 0.3, width: int = 8) -> nn.Module:
+    return Slow(seconds, width)
+
+
+def regressor(width: int = 8) -> nn.Module:
+    engine.manual_seed(1)
+    return nn.Sequential(nn.Linear(width, 4), nn.Tanh(), nn.Linear(4, 1))

@@ -1,0 +1,56 @@
+"""The human summary printed at the end of a job: metrics, a per-worker table, where the outputs are."""
+
+from __future__ import annotations
+
+
+def human_bytes(n) -> str:
+    """Bytes as a person reads them (KiB, MiB, GiB)."""
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Aligned columns: the first left-aligned, the numbers right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        return "  " + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return [line(header), *map(line, rows)]
+
+
+def metrics_lines(metrics: dict) -> list[str]:
+    """The headline metrics in one or two lines."""
+    parts = []
+    for key in ("accuracy", "top_k_accuracy", "loss", "mse", "mae", "r2"):
+        if key in metrics:
+            label = f"top-{metrics['top_k']} accuracy" if key == "top_k_accuracy" else key
+            parts.append(f"{label} {metrics[key]:.4f}")
+    lines = ["  " + "   ".join(parts)] if parts else ["  (no labels: no metrics, predictions only)"]
+    if metrics.get("skipped_shards"):
+        lines.append(f"  {metrics['skipped_shards']} shard(s) skipped for bad data: see shards.parquet")
+    return lines
+
+
+def render(result, grad_mode: str) -> str:
+    """The whole summary for an EvalResult."""
+    m = result.metrics
+    workers = result.workers.to_pylist()
+    lines = [f"Evaluated {m['rows']:,} rows in {m['wall_s']:.1f} s ({m['rows_per_s']:,.0f} rows/s) "
+             f"with {sum(1 for w in workers if w['shards'])} worker(s), grad mode {grad_mode}.",
+             *metrics_lines(m)]
+    if workers:
+        lines.append("Workers:")
+        rows = [[w["worker"], (w["node"] or "-")[:8], f"{w['rows']:,}", f"{w['rows_per_s']:,.0f}",
+                 human_bytes(w["rss_peak_bytes"]), human_bytes(w["engine_allocated_peak_bytes"]),
+                 human_bytes(w["engine_saved_peak_bytes"]), str(w["shards"]), str(w["failures"])] for w in workers]
+        lines += table_lines(["worker", "node", "rows", "rows/s", "peak RSS", "engine peak", "saved for bwd",
+                         "shards", "retries"], rows)
+    lines.append(f"Outputs in {result.output}: predictions/ (Parquet), workers.parquet, shards.parquet, "
+                 "metrics.json, job.json, _SUCCESS")
+    return "\n".join(lines)
