@@ -1,4 +1,4 @@
-"""Engine vs PyTorch on the CPU: MLP throughput, per-op overhead, bytes saved for backward.
+"""Engine vs PyTorch on the CPU: MLP and ConvNet throughput, an MLP training step, per-op overhead, saved bytes.
 
 Run from the repository root, with this machine's old-OpenBLAS overrides unset for this command only
 (they pin a slower kernel for a current numpy; bench/README.md says more):
@@ -36,10 +36,14 @@ except ImportError as missing:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the engine of this checkout
 import engine  # noqa: E402
+import zoo.models  # noqa: E402
 
 MLP_SIZES = (784, 1024, 1024, 10)
 BATCHES = (64, 512, 4096)
 SAVED_BYTES_BATCH = 512
+TRAIN_BATCH = 512
+TRAIN_LR = 1e-3
+LOSS_STEPS = 2  # steps whose losses are compared: the first checks forward and loss, the second the Adam step too
 RESULTS = Path(__file__).resolve().parent / "results.jsonl"
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -52,6 +56,26 @@ TARGETS = {
     "add_grad_time_vs_torch": ("<=", 2.5),
     "saved_bytes_no_grad": ("==", 0),
     "mlp_outputs_agree": ("==", True),
+    "zoo_convnet_b256_throughput_vs_torch": (">=", 0.5),
+    "zoo_convnet_b4096_throughput_vs_torch": (">=", 0.5),
+    "convnet_3x32x32_b256_throughput_vs_torch": (">=", 0.5),
+    "conv_outputs_max_abs_diff": ("<=", 1e-4),
+    "mlp_train_b512_throughput_vs_torch": (">=", 0.5),
+    "mlp_train_loss_max_rel_diff": ("<=", 1e-5),
+}
+
+
+def image_convnet(nn):
+    """A small 3x32x32 ConvNet: two conv/ReLU/2x2-max-pool blocks, then one Linear to 10 logits."""
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
+
+
+# The ConvNets raced forward under no_grad: name -> (factory taking torch.nn or engine.nn, one row's shape, batches).
+CONV_MODELS = {
+    "zoo_convnet": (zoo.models.convnet, (1, 8, 8), (256, 4096)),
+    "convnet_3x32x32": (image_convnet, (3, 32, 32), (256,)),
 }
 
 
@@ -63,10 +87,14 @@ class Plan:
     mlp_rows: int  # rows pushed through the MLP per turn, at every batch size (at least one call)
     add_iters: int  # tiny adds per turn
     peak_size: int  # side of the square matmul that measures the BLAS peak
+    conv_rows: dict[str, int]  # rows per turn for each of CONV_MODELS, at every batch size (at least one call)
+    train_steps: int  # MLP training steps per turn
 
 
-FULL = Plan(repeats=7, mlp_rows=16384, add_iters=100_000, peak_size=2048)
-QUICK = Plan(repeats=1, mlp_rows=1, add_iters=2_000, peak_size=256)
+FULL = Plan(repeats=7, mlp_rows=16384, add_iters=100_000, peak_size=2048,
+            conv_rows={"zoo_convnet": 8192, "convnet_3x32x32": 1024}, train_steps=4)
+QUICK = Plan(repeats=1, mlp_rows=1, add_iters=2_000, peak_size=256, conv_rows=dict.fromkeys(CONV_MODELS, 1),
+             train_steps=1)
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -115,13 +143,17 @@ def mlp(nn, sizes: tuple[int, ...]):
     return nn.Sequential(*layers).eval()
 
 
-def twin_mlps() -> tuple:
-    """The torch MLP and an engine MLP holding copies of its weights."""
+def twins(factory: Callable) -> tuple:
+    """factory(torch.nn) with torch's seeded initialisation, and factory(engine.nn) holding copies of its weights."""
     torch.manual_seed(0)
-    reference = mlp(torch.nn, MLP_SIZES)
-    model = mlp(engine.nn, MLP_SIZES)
+    reference, model = factory(torch.nn), factory(engine.nn)
     model.load_state_dict({k: engine.from_numpy(v.detach().numpy()) for k, v in reference.state_dict().items()})
     return reference, model
+
+
+def twin_mlps() -> tuple:
+    """The torch MLP and an engine MLP holding copies of its weights."""
+    return twins(lambda nn: mlp(nn, MLP_SIZES))
 
 
 def mlp_flops(batch: int) -> int:
@@ -133,18 +165,71 @@ def mlp_throughput(plan: Plan, reference, model, peak_gflops: float) -> list[dic
     rows = []
     for batch in BATCHES:
         x = np.random.default_rng(batch).standard_normal((batch, MLP_SIZES[0]), dtype=np.float32)
-        tx, ex = torch.from_numpy(x), engine.from_numpy(x)
-        with torch.no_grad(), engine.no_grad():
-            diff = float(np.abs(reference(tx).numpy() - model(ex).numpy()).max())
-        best = race({"torch": looped(lambda: reference(tx), torch.no_grad),  # noqa: B023 (called in this loop)
-                     "engine": looped(lambda: model(ex), engine.no_grad)},  # noqa: B023
-                    max(1, plan.mlp_rows // batch), plan.repeats)
-        gflops = mlp_flops(batch) / best["engine"] / 1e9
-        rows.append({"batch": batch, "torch_rows_per_s": batch / best["torch"],
-                     "engine_rows_per_s": batch / best["engine"], "throughput_vs_torch": best["torch"] / best["engine"],
-                     "engine_gflops": gflops, "engine_fraction_of_blas_peak": gflops / peak_gflops,
-                     "max_abs_diff": diff})
+        row = forward_race(reference, model, x, max(1, plan.mlp_rows // batch), plan.repeats)
+        gflops = mlp_flops(batch) / (batch / row["engine_rows_per_s"]) / 1e9
+        rows.append({**row, "engine_gflops": gflops, "engine_fraction_of_blas_peak": gflops / peak_gflops})
     return rows
+
+
+def forward_race(reference, model, x: np.ndarray, calls: int, repeats: int) -> dict:
+    """Rows/s of both models under no_grad on the same input buffer, and their outputs' largest difference."""
+    tx, ex = torch.from_numpy(x), engine.from_numpy(x)
+    with torch.no_grad(), engine.no_grad():
+        diff = float(np.abs(reference(tx).numpy() - model(ex).numpy()).max())
+    best = race({"torch": looped(lambda: reference(tx), torch.no_grad),
+                 "engine": looped(lambda: model(ex), engine.no_grad)}, calls, repeats)
+    batch = len(x)
+    return {"batch": batch, "torch_rows_per_s": batch / best["torch"], "engine_rows_per_s": batch / best["engine"],
+            "throughput_vs_torch": best["torch"] / best["engine"], "max_abs_diff": diff}
+
+
+def conv_throughput(plan: Plan) -> list[dict]:
+    """Rows/s of each of CONV_MODELS in eval mode under no_grad, torch vs engine with the same weights."""
+    rows = []
+    for name, (factory, shape, batches) in CONV_MODELS.items():
+        reference, model = (m.eval() for m in twins(factory))
+        for batch in batches:
+            x = np.random.default_rng(batch).standard_normal((batch, *shape), dtype=np.float32)
+            rows.append({"model": name, "input": list(shape),
+                         **forward_race(reference, model, x, max(1, plan.conv_rows[name] // batch), plan.repeats)})
+    return rows
+
+
+def train_step(plan: Plan) -> dict:
+    """Steps/s of the MLP's zero_grad + forward + CrossEntropyLoss + backward + Adam step, torch vs engine.
+
+    Both start from the same weights and see the same batch every step; the first LOSS_STEPS losses are
+    compared before the race (the second comes after one Adam update, so it checks backward and the step too).
+    """
+    reference, model = (m.train() for m in twin_mlps())
+    rng = np.random.default_rng(TRAIN_BATCH)
+    x = rng.standard_normal((TRAIN_BATCH, MLP_SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, MLP_SIZES[-1], TRAIN_BATCH)
+    steps = {"torch": trainer(torch, reference, torch.from_numpy(x), torch.from_numpy(y)),
+             "engine": trainer(engine, model, engine.from_numpy(x), engine.from_numpy(y))}
+    losses = {name: [step().item() for _ in range(LOSS_STEPS)] for name, step in steps.items()}
+    best = race({name: looped(step, contextlib.nullcontext) for name, step in steps.items()},
+                plan.train_steps, plan.repeats)
+    rel = max(abs(e - t) / abs(t) for t, e in zip(losses["torch"], losses["engine"]))
+    return {"model": "mlp " + "-".join(map(str, MLP_SIZES)), "batch": TRAIN_BATCH, "optimizer": f"Adam(lr={TRAIN_LR})",
+            "torch_steps_per_s": 1 / best["torch"], "engine_steps_per_s": 1 / best["engine"],
+            "throughput_vs_torch": best["torch"] / best["engine"], "losses": losses, "loss_max_rel_diff": rel}
+
+
+def trainer(lib, model, x, y) -> Callable[[], object]:
+    """step(): one zero_grad, forward, cross-entropy loss, backward and Adam update of `model`; returns the loss.
+
+    `lib` is torch or engine: the same code trains both.
+    """
+    loss_fn, optimizer = lib.nn.CrossEntropyLoss(), lib.optim.Adam(model.parameters(), lr=TRAIN_LR)
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
 
 
 def add_overhead(plan: Plan) -> dict:
@@ -218,6 +303,7 @@ def _torch_saved_bytes(reference, x) -> int:
 def figures_for_targets(result: dict) -> dict:
     """The value each target in TARGETS is checked against."""
     by_batch = {row["batch"]: row for row in result["mlp"]}
+    conv = {f"{row['model']}_b{row['batch']}_throughput_vs_torch": row["throughput_vs_torch"] for row in result["conv"]}
     return {
         "mlp_b512_throughput_vs_torch": by_batch[512]["throughput_vs_torch"],
         "mlp_b4096_throughput_vs_torch": by_batch[4096]["throughput_vs_torch"],
@@ -226,14 +312,21 @@ def figures_for_targets(result: dict) -> dict:
         "add_grad_time_vs_torch": result["add_4"]["grad"]["time_vs_torch"],
         "saved_bytes_no_grad": result["saved_for_backward"]["engine_no_grad"],
         "mlp_outputs_agree": all(row["max_abs_diff"] <= 1e-4 for row in result["mlp"]),
+        **conv,
+        "conv_outputs_max_abs_diff": max(row["max_abs_diff"] for row in result["conv"]),
+        "mlp_train_b512_throughput_vs_torch": result["train"]["throughput_vs_torch"],
+        "mlp_train_loss_max_rel_diff": result["train"]["loss_max_rel_diff"],
     }
 
 
 def verdicts(result: dict) -> dict:
     """{target: {value, op, limit, pass}} for every target."""
     compare = {">=": lambda v, lim: v >= lim, "<=": lambda v, lim: v <= lim, "==": lambda v, lim: v == lim}
+    figures = figures_for_targets(result)
+    if figures.keys() != TARGETS.keys():  # a renamed model or batch must not drop a target silently
+        raise KeyError(f"figures and TARGETS differ: {sorted(figures.keys() ^ TARGETS.keys())}")
     out = {}
-    for name, value in figures_for_targets(result).items():
+    for name, value in figures.items():
         op, limit = TARGETS[name]
         out[name] = {"value": value, "op": op, "limit": limit, "pass": bool(compare[op](value, limit))}
     return out
@@ -266,7 +359,8 @@ def run(plan: Plan, threads: int) -> dict:
     peak = blas_peak(plan)
     reference, model = twin_mlps()
     result = {"blas_peak": peak, "mlp": mlp_throughput(plan, reference, model, peak["numpy_gflops"]),
-              "add_4": add_overhead(plan), "saved_for_backward": saved_for_backward(reference, model)}
+              "add_4": add_overhead(plan), "saved_for_backward": saved_for_backward(reference, model),
+              "conv": conv_throughput(plan), "train": train_step(plan)}
     result["targets"] = verdicts(result)
     result["all_pass"] = all(v["pass"] for v in result["targets"].values())
     return result

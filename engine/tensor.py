@@ -162,10 +162,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        if value.shape != self.shape or value.dtype is not self.dtype:
-            # PyTorch allows a change of shape here; the engine follows it.
-            pass
-        _gauges.allocated -= self._nbytes
+        """Hold `value`'s storage (any shape or dtype, as PyTorch allows), keeping this tensor's identity."""
+        _gauges.allocated -= self._nbytes  # the storage is value's now, counted where it was allocated
         self._nbytes = 0
         self._data = value._data
         self._base = value._base if value._base is not None else value

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 import numpy as np
 
 from engine.optim.optimizer import (
-                                    Optimizer,
-                                    bump_version,
-                                    check_lr,
-                                    check_weight_decay,
-                                    gradient_as_used,
-                                    params_with_grad,
-                                    scalar,
+    Optimizer,
+    bump_version,
+    check_lr,
+    check_weight_decay,
+    gradient_as_used,
+    params_with_grad,
+    scalar,
 )
 from engine.tensor import Tensor
 
