@@ -125,6 +125,7 @@ def _fingerprint(config: EvalConfig, shards) -> str:
 
 def _prepare_output(out: Output, fingerprint: str, resume: bool, overwrite: bool) -> dict[str, str]:
     """Check the output location is free (or resumable); the part files already complete, by name."""
+    name = storage.redact(out.location)
     if overwrite:
         out.clear()
         return {}
@@ -132,14 +133,14 @@ def _prepare_output(out: Output, fingerprint: str, resume: bool, overwrite: bool
         return {}
     if not resume:
         state = "a finished run" if out.finished() else "an unfinished run"
-        raise InputError(f"output {out.location} already holds {state}; refusing to overwrite it "
+        raise InputError(f"output {name} already holds {state}; refusing to overwrite it "
                          "(resume it with --resume / resume=True, or replace it with --overwrite / overwrite=True)")
     try:
         previous = out.read_json("job.json")["fingerprint"]
     except (OSError, KeyError, ValueError):
-        raise InputError(f"output {out.location} holds files but no job.json: not a run that can be resumed") from None
+        raise InputError(f"output {name} holds files but no job.json: not a run that can be resumed") from None
     if previous != fingerprint:
-        raise InputError(f"output {out.location} holds a run with a different configuration; resuming would mix "
+        raise InputError(f"output {name} holds a run with a different configuration; resuming would mix "
                          "the two (use a new output, or --overwrite / overwrite=True)")
     return out.part_summaries()
 

@@ -80,8 +80,11 @@ class Output:
         for info in listing:
             name = info.path.rsplit("/", 1)[-1]
             if info.type == pafs.FileType.File and name.startswith("part-") and name.endswith(".parquet"):
-                with filesystem.open_input_file(info.path) as source:
-                    metadata = pq.ParquetFile(source).metadata.metadata or {}
+                try:
+                    with filesystem.open_input_file(info.path) as source:
+                        metadata = pq.ParquetFile(source).metadata.metadata or {}
+                except (pa.ArrowInvalid, OSError):
+                    continue  # not a complete part file (copied in by hand, truncated): run its shard again
                 summary = metadata.get(SUMMARY_KEY.encode())
                 if summary is not None:
                     found[name] = summary.decode()

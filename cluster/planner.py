@@ -33,7 +33,7 @@ class Shard:
 
     def describe(self) -> str:
         unit = "row groups" if self.format == "parquet" else "record batches"
-        return (f"{self.location} ({unit} {self.start}-{self.stop - 1}, "
+        return (f"{storage.redact(self.location)} ({unit} {self.start}-{self.stop - 1}, "
                 f"rows {self.first_row}-{self.first_row + self.rows - 1} of the job)")
 
 
@@ -64,8 +64,8 @@ def read_layout(file: storage.DataFile, spec: ColumnSpec) -> FileLayout:
                 rows = tuple(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
                 nulls = False
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
-        raise InputError(f"cannot read {file.location} as {'Parquet' if file.format == 'parquet' else 'Arrow IPC'}: "
-                         f"{e}") from None
+        kind = "Parquet" if file.format == "parquet" else "Arrow IPC"
+        raise InputError(f"cannot read {storage.redact(file.location)} as {kind}: {e}") from None
     return FileLayout(file, schema, rows, nulls)
 
 
@@ -97,18 +97,19 @@ def plan(files: list[storage.DataFile], spec: ColumnSpec, shard_rows: int,
     layouts = [read_layout(f, spec) for f in files]
     reference = None
     for layout in layouts:
-        check_schema(spec, layout.schema, layout.file.location)
-        check_width(spec, layout.schema, layout.file.location, expected_width)
+        name = storage.redact(layout.file.location)
+        check_schema(spec, layout.schema, name)
+        check_width(spec, layout.schema, name, expected_width)
         if layout.null_features:
-            raise InputError(f"{layout.file.location}: feature column {spec.features[0]!r} holds nulls")
+            raise InputError(f"{name}: feature column {spec.features[0]!r} holds nulls")
         types = used_types(spec, layout.schema)
         if reference is None:
-            reference = (layout.file.location, types)
+            reference = (name, types)
         elif types != reference[1]:
             differing = [c for c in types if types[c] != reference[1][c]]
             raise InputError(
                 f"schemas disagree: column {differing[0]!r} is {reference[1][differing[0]]} in {reference[0]} "
-                f"but {types[differing[0]]} in {layout.file.location}")
+                f"but {types[differing[0]]} in {name}")
     return _cut(layouts, shard_rows), layouts
 
 

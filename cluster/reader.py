@@ -61,7 +61,8 @@ def _record_batches(shard: Shard, spec: ColumnSpec, batch_size: int):
 def to_batch(records: pa.RecordBatch, spec: ColumnSpec, shard: Shard, offset: int) -> Batch:
     """Convert Arrow columns to model inputs; errors name the file and the rows."""
     rows = records.num_rows
-    where = f"{shard.location} rows {shard.first_row + offset}-{shard.first_row + offset + rows - 1} of the job"
+    first = shard.first_row + offset
+    where = f"{storage.redact(shard.location)} rows {first}-{first + rows - 1} of the job"
     features = _features(records, spec, where)
     shape = spec.input_shape if spec.input_shape is not None else features.shape[1:]
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from cluster import storage
 from cluster.pool import ShardRecord, WorkerRecord
 
 
@@ -27,7 +28,8 @@ def shards_table(records: list[ShardRecord]) -> pa.Table:
     for r in records:
         s = r.summary
         rows.append({
-            "shard": r.shard.index, "path": r.shard.location, "first_row": r.shard.first_row, "rows": r.shard.rows,
+            "shard": r.shard.index, "path": storage.redact(r.shard.location), "first_row": r.shard.first_row,
+            "rows": r.shard.rows,
             "worker": r.worker, "attempts": r.attempts, "seconds": s.seconds if s else None,
             "rss_peak_bytes": s.rss_peak_bytes if s else None,
             "engine_allocated_peak_bytes": s.engine_allocated_peak_bytes if s else None,

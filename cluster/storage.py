@@ -32,6 +32,22 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+_SECRET_OPTIONS = ("secret_key", "session_token", "access_key")
+
+
+def redact(location: str) -> str:
+    """`location` safe to print or record: a URI's user:secret@ and secret options become '***'."""
+    if not is_uri(location):
+        return location
+    scheme, authority, path, options = _split_uri(location)
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    if options:
+        pairs = [p.partition("=") for p in options[1:].split("&")]
+        options = "?" + "&".join(k + (sep and ("=***" if k in _SECRET_OPTIONS else sep + v)) for k, sep, v in pairs)
+    return f"{scheme}://{authority}/{path}{options}"
+
+
 def absolute(location: str) -> str:
     """A local path made absolute (workers do not share the driver's working directory); URIs as they are."""
     return location if is_uri(location) else os.path.abspath(location)
@@ -61,8 +77,13 @@ def resolve(location: str) -> tuple[pafs.FileSystem, str]:
         return pafs.LocalFileSystem(), os.path.abspath(location)
     scheme, authority, _, options = _split_uri(location)
     filesystem = _filesystem_for(f"{scheme}://{authority}{options}")
-    _, path = pafs.FileSystem.from_uri(location)
-    return filesystem, path
+    return filesystem, _path_in(location)
+
+
+@lru_cache(maxsize=4096)
+def _path_in(location: str) -> str:
+    """The path part of a URI as its filesystem spells it (cached: parsing may ask the store for a region)."""
+    return pafs.FileSystem.from_uri(location)[1]
 
 
 def join(location: str, *names: str) -> str:
@@ -111,17 +132,17 @@ def _expand(location: str) -> list[DataFile]:
         return _expand_glob(location, filesystem, path)
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
-        raise InputError(f"input not found: {location}")
+        raise InputError(f"input not found: {redact(location)}")
     if info.type == pafs.FileType.Directory:
         found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
         paths = sorted(f.path for f in found if f.type == pafs.FileType.File and _is_data_file(f.path))
         if not paths:
-            raise InputError(f"no Parquet or Arrow files in directory {location} "
+            raise InputError(f"no Parquet or Arrow files in directory {redact(location)} "
                              f"(looked for names ending in {', '.join(sorted(FORMATS))})")
         return [DataFile(_as_location(location, p), _format_of(p)) for p in paths]
     fmt = _format_of(path)
     if fmt is None:
-        raise InputError(f"unknown file format for {location}: expected a name ending in "
+        raise InputError(f"unknown file format for {redact(location)}: expected a name ending in "
                          f"{', '.join(sorted(FORMATS))}")
     return [DataFile(absolute(location), fmt)]
 
@@ -134,7 +155,7 @@ def _expand_glob(location: str, filesystem: pafs.FileSystem, pattern: str) -> li
     matches = sorted(f.path for f in listing
                      if f.type == pafs.FileType.File and _glob_match(f.path, pattern) and _is_data_file(f.path))
     if not matches:
-        raise InputError(f"no Parquet or Arrow files match {location}")
+        raise InputError(f"no Parquet or Arrow files match {redact(location)}")
     return [DataFile(_as_location(location, p), _format_of(p)) for p in matches]
 
 

@@ -162,7 +162,7 @@ class ShardEvaluator:
             raise InputError(f"model {self.config.model.describe()} returned an output with grad_fn "
                              f"{out.grad_fn.name()} under {self.config.grad_mode}: something inside it re-enables grad")
         outputs = out.detach().numpy()
-        where = f"{shard.location} rows with ids {batch.row_ids[0]}-{batch.row_ids[-1]}"
+        where = f"{storage.redact(shard.location)} rows with ids {batch.row_ids[0]}-{batch.row_ids[-1]}"
         return self._task_columns(outputs, batch, where)
 
     def _task_columns(self, outputs: np.ndarray, batch: Batch, where: str,

@@ -16,6 +16,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import zoo
+from cluster import storage
 from cluster.errors import InputError
 from cluster.metrics import TASKS
 from cluster.worker import GRAD_MODES
@@ -127,5 +128,8 @@ def _shape(text) -> tuple[int, ...] | None:
 
 def job_record(o: argparse.Namespace) -> dict:
     """The resolved configuration, as job.json records it."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(vars(o).items())
-            if k not in ("debug", "config", "compare_grad_modes")}
+    record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(vars(o).items())
+              if k not in ("debug", "config", "compare_grad_modes")}
+    record["data"] = [storage.redact(d) for d in record["data"]]
+    record["output"] = storage.redact(record["output"])
+    return record
