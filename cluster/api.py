@@ -92,16 +92,14 @@ def evaluate(data, model, output: str, *, weights: str | None = None, features="
     elif not shards:
         out.write_empty_predictions(schema or pa.schema([("row_id", pa.int64())]))
     wall = time.perf_counter() - start
-    return _finish(out, config, records, scheduler, schema, record, wall, top_k)
+    return _finish(out, config, records, scheduler, record, wall)
 
 
 def _probe(config: EvalConfig, layouts: list[planner.FileLayout]) -> pa.Schema:
     """Build the model once in the driver and run one row through it: bad weights or shapes fail here."""
     evaluator = ShardEvaluator(config)
     columns = config.columns
-    if not layouts:
-        raise InputError("no input files")
-    schema = layouts[0].schema
+    schema = layouts[0].schema  # the planner has checked that every file agrees with it
     width = columns.width(schema)
     row_shape = columns.input_shape or ((width,) if width is not None else None)
     label_type = schema.field(columns.label).type if columns.label else None
@@ -145,13 +143,14 @@ def _prepare_output(out: Output, fingerprint: str, resume: bool, overwrite: bool
     return out.part_summaries()
 
 
-def _finish(out: Output, config: EvalConfig, records: list[ShardRecord], scheduler, schema, record: dict,
-            wall: float, top_k) -> EvalResult:
+def _finish(out: Output, config: EvalConfig, records: list[ShardRecord], scheduler, record: dict,
+            wall: float) -> EvalResult:
+    """Merge the shards' metrics, write the tables, metrics and job record, then the marker, last."""
     partial: dict = {}
     for r in records:
         if r.summary is not None:
             partial = metrics.merge(partial, r.summary.partial)
-    result_metrics = metrics.finish(config.task, partial, top_k)
+    result_metrics = metrics.finish(config.task, partial, config.top_k)
     rows = sum(r.summary.rows for r in records if r.summary is not None)
     result_metrics.update(rows=rows, wall_s=wall, rows_per_s=rows / wall if wall else 0.0,
                           skipped_shards=sum(1 for r in records if r.skipped))
