@@ -87,8 +87,7 @@ def evaluate(data, model, output: str, *, weights: str | None = None, features="
                 records[r.shard.index] = r
         finally:
             if started_ray:
-                import ray
-                ray.shutdown()
+                runtime.shutdown()
     elif not shards:
         out.write_empty_predictions(schema or pa.schema([("row_id", pa.int64())]))
     wall = time.perf_counter() - start

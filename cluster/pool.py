@@ -32,7 +32,10 @@ class EvalActor:
 
     def __init__(self, config: EvalConfig, cpus: int):
         from threadpoolctl import threadpool_limits
+
+        from cluster.runtime import keep_freed_memory
         self._blas_limit = threadpool_limits(limits=max(1, int(cpus)))  # kept: the limit lasts while it lives
+        keep_freed_memory()
         self.evaluator = ShardEvaluator(config)
 
     def identity(self) -> dict:

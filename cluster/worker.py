@@ -91,6 +91,27 @@ def current_rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak: Linux resets VmHWM to the current RSS on '5' in clear_refs (no-op where it cannot)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def shard_peak_rss() -> int:
+    """The highest RSS since reset_peak_rss (VmHWM), exact rather than sampled; the current RSS where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return current_rss()
+
+
 def peak_rss() -> int:
     """The highest resident memory this process has had, in bytes."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -130,9 +151,10 @@ class ShardEvaluator:
     def evaluate(self, shard: Shard) -> ShardSummary:
         """Evaluate every row of `shard`, write its part file, and summarise."""
         start = time.perf_counter()
+        reset_peak_rss()
         engine.reset_peak_memory_stats()
         pool = pa.default_memory_pool()
-        arrow_peak = rss_peak = 0
+        arrow_peak = 0
         partial: dict = {}
         location = storage.join(self.config.predictions, part_name(shard))
         with storage.atomic_output(location) as stream:
@@ -140,11 +162,12 @@ class ShardEvaluator:
             for batch in read_shard(shard, self.config.columns, self.config.batch_size):
                 table, batch_partial = self._evaluate_batch(batch, shard)
                 partial = metrics.merge(partial, batch_partial)
-                if writer is None:
-                    writer = pq.ParquetWriter(stream, table.schema)
+                if writer is None:  # row ids are distinct: a dictionary for them is built only to be dropped
+                    writer = pq.ParquetWriter(stream, table.schema,
+                                              use_dictionary=[n for n in table.schema.names if n != "row_id"])
                 writer.write_table(table)
                 arrow_peak = max(arrow_peak, pool.bytes_allocated())
-                rss_peak = max(rss_peak, current_rss())
+            rss_peak = shard_peak_rss()
             if writer is None:  # a shard always has rows; an empty part file would still need a schema
                 raise ShardDataError(f"{shard.describe()}: no rows read")
             stats = engine.memory_stats()

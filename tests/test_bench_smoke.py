@@ -98,3 +98,87 @@ def test_no_grad_forward_saves_nothing_and_grad_forward_saves_something(record):
     saved = record["saved_for_backward"]
     assert saved["engine_no_grad"] == 0
     assert saved["engine_grad"] > 0
+
+
+# -- the pipeline studies (bench/vs_raydata.py, bench/scaling.py, bench/memory.py): their --quick runs --------
+# Each starts local Rays of its own as subprocesses (about a minute per study on 2 cores).
+
+def quick_record(script: str) -> dict:
+    """Run a study with --quick --no-record; its one JSON line, parsed."""
+    done = subprocess.run([sys.executable, script, "--quick", "--no-record"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout
+    return json.loads(lines[0])
+
+
+def assert_targets_have_verdicts(record: dict) -> None:
+    assert record["targets"]
+    for verdict in record["targets"].values():
+        assert set(verdict) == {"value", "op", "limit", "pass"} and isinstance(verdict["pass"], bool)
+    assert record["all_pass"] == all(v["pass"] for v in record["targets"].values())
+
+
+@pytest.fixture(scope="module")
+def vs_raydata() -> dict:
+    pytest.importorskip("ray.data", reason="bench/vs_raydata.py compares against Ray Data (pip install 'ray[data]')")
+    return quick_record("bench/vs_raydata.py")
+
+
+@pytest.fixture(scope="module")
+def scaling() -> dict:
+    return quick_record("bench/scaling.py")
+
+
+@pytest.fixture(scope="module")
+def memory() -> dict:
+    return quick_record("bench/memory.py")
+
+
+def test_vs_raydata_times_every_contender_on_both_sets(vs_raydata):
+    assert vs_raydata["study"] == "vs_raydata" and vs_raydata["quick"] is True
+    assert set(vs_raydata["contenders"]) == {"pipeline/1", "ray_data_engine/1", "ray_data_torch/1", "plain/1",
+                                             "plain_kept_memory/1"}
+    for figures in vs_raydata["contenders"].values():
+        assert figures["fixed_s"] > 0 and figures["large_s"] > 0 and figures["steady_rows_per_s"] > 0
+        assert set(figures["runs"]) == {"tiny", "large"}
+
+
+def test_vs_raydata_checks_the_issues_targets(vs_raydata):
+    assert_targets_have_verdicts(vs_raydata)
+    assert {"steady_vs_ray_data_engine_1_actors", "steady_vs_1x_plain_loop_1_actors",
+            "fixed_cost_vs_ray_data_engine_1_actors", "issue4_one_actor_vs_plain_loop"} <= set(vs_raydata["targets"])
+
+
+def test_vs_raydata_leaves_no_process_behind(vs_raydata):
+    for figures in vs_raydata["contenders"].values():
+        assert all(run["leftovers"] == 0 for runs in figures["runs"].values() for run in runs)
+
+
+def test_scaling_measures_both_actor_counts_and_the_driver(scaling):
+    assert set(scaling["steady"]) == {"1", "2"}
+    assert scaling["driver"]["extra_shards"] > 0 and scaling["driver"]["capacity_shards_per_s"] > 0
+    assert_targets_have_verdicts(scaling)
+
+
+def test_scaling_projects_to_many_nodes(scaling):
+    table = scaling["projection"]["table"]
+    assert [row["nodes"] for row in table] == sorted(row["nodes"] for row in table)
+    assert all(row["rows_per_s"] > 0 for row in table)
+
+
+def test_memory_covers_every_model_batch_and_grad_mode(memory):
+    grid = {(row["model"], row["batch"], row["grad_mode"]) for row in memory["grad_modes"]["table"]}
+    assert grid == {(m, b, g) for m in ("mlp", "convnet") for b in (256, 4096)
+                    for g in ("enabled", "no_grad", "inference_mode")}
+
+
+def test_memory_saved_for_backward_is_zero_only_without_grad(memory):
+    for row in memory["grad_modes"]["table"]:
+        assert (row["engine_saved_peak_bytes"] > 0) == (row["grad_mode"] == "enabled")
+
+
+def test_memory_compares_peaks_at_1m_and_10m_rows(memory):
+    assert set(memory["streaming"]["growth_10x_rows"]) == {"driver", "worker"}
+    assert_targets_have_verdicts(memory)
