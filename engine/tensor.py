@@ -351,11 +351,15 @@ class Tensor:
         if node is not None:
             node.own_saved(self._data, self._version)  # its saved copy must outlive this write
         np.copyto(self._data, np.broadcast_to(result._data, self._data.shape), casting="unsafe")
-        self._version[0] += 1
+        self._mark_written()
         if node is not None:
             self.grad_fn = node
             self._requires_grad = True
         return self
+
+    def _mark_written(self) -> None:
+        """Record an in-place write to this storage: the version counter views share, checked at backward."""
+        self._version[0] += 1
 
     def add_(self, other, alpha=1) -> Tensor:
         return self._write_(_ops.add(self, other, alpha=alpha))

@@ -51,7 +51,7 @@ def _renorm_(weight: Tensor, indices: np.ndarray, max_norm: float, norm_type: fl
         with no_grad():
             scale = (max_norm / (norms[over] + 1e-7))[:, None]
             weight._data[rows[over]] *= scale.astype(weight._data.dtype)
-            weight._version[0] += 1
+            weight._mark_written()
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,

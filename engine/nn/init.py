@@ -14,7 +14,7 @@ from engine.tensor import Tensor
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     with no_grad():
         tensor._data[...] = values
-        tensor._version[0] += 1
+        tensor._mark_written()
     return tensor
 
 

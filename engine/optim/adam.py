@@ -9,7 +9,6 @@ import numpy as np
 from engine import dtypes
 from engine.optim.optimizer import (
     Optimizer,
-    bump_version,
     check_lr,
     check_weight_decay,
     gradient_as_used,
@@ -111,7 +110,7 @@ def adam_update(p: Tensor, state: dict, *, lr: float, betas: tuple[float, float]
     update /= denom  # param.addcdiv_(exp_avg, denom, value=-step_size): (value * t1) / t2
     x += update
     for t in (p, step_t, *(state[k] for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in state)):
-        bump_version(t)
+        t._mark_written()
 
 
 def _lerp_(start: np.ndarray, end: np.ndarray, weight, scratch: np.ndarray) -> None:

@@ -67,7 +67,7 @@ class Optimizer:
                 grad.grad_fn = None
                 grad._requires_grad = False
                 grad._data.fill(0)
-                bump_version(grad)
+                grad._mark_written()
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient; returns closure()'s loss if given one."""
@@ -131,11 +131,6 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines.extend(f"    {key}: {group[key]}" for key in sorted(group) if key != "params")
         return "\n".join(lines) + "\n)"
-
-
-def bump_version(t: Tensor) -> None:
-    """Record an in-place write to t's storage, as the tensor's own in-place ops do."""
-    t._version[0] += 1
 
 
 def params_with_grad(group: dict[str, Any]) -> list[Tensor]:

@@ -8,7 +8,6 @@ import numpy as np
 
 from engine.optim.optimizer import (
     Optimizer,
-    bump_version,
     check_lr,
     check_weight_decay,
     gradient_as_used,
@@ -59,11 +58,11 @@ def sgd_update(p: Tensor, state: dict | None, *, lr: float, momentum: float, dam
             b = buf._data
             np.multiply(b, scalar(momentum, b), out=b)
             b += np.multiply(d, scalar(1 - dampening, b), out=scratch)  # buf.add_(grad, alpha=1 - dampening)
-            bump_version(buf)
+            buf._mark_written()
         if nesterov:
             np.multiply(buf._data, scalar(momentum, x), out=scratch)
             d = np.add(d, scratch, out=scratch)  # grad.add(buf, alpha=momentum)
         else:
             d = buf._data
     x -= np.multiply(d, scalar(lr, x), out=scratch)  # param.add_(grad, alpha=-lr)
-    bump_version(p)
+    p._mark_written()
