@@ -39,19 +39,6 @@ def features_of(batch):
     return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
 
 
-def keep_freed_memory() -> None:
-    """glibc: keep freed memory mapped, so each batch's big temporaries reuse pages instead of faulting in new ones.
-
-    A what-if for the plain loop (--keep-freed-memory): the same setting the README proposes for the
-    pipeline's workers, so the two can be compared with it on both sides.
-    """
-    import ctypes
-    libc = ctypes.CDLL("libc.so.6")
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
-    libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
-
-
 def plain_jobs(data: str, output: str, batch_size: int, processes: int) -> int:
     """plain_job in `processes` processes at once, each on every n-th file: the loop's ceiling on that many cores."""
     files = sorted(Path(data).glob("*.parquet"))
@@ -196,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.keep_freed_memory:
+        from cluster.process_memory import keep_freed_memory  # the pipeline workers' own setting
         keep_freed_memory()
     if args.contender == "plain":
         rows = plain_jobs(args.data, args.output, args.batch_size, args.processes)
@@ -203,9 +191,9 @@ def main(argv: list[str] | None = None) -> None:
         rows = ray_data_job(args.data, args.output, args.actors, args.model or "engine", args.batch_size,
                             args.blocks_per_actor, args.extra_cpus, args.datasource_v2, args.batch_format)
     else:
-        shape = tuple(int(n) for n in args.input_shape.split(",")) if args.input_shape else None
         rows = api_job(args.data, args.output, args.actors, args.model or "bench.models:mlp_64_256_10",
-                       args.batch_size, grad_mode=args.grad_mode, input_shape=shape, shard_rows=args.shard_rows)
+                       args.batch_size, grad_mode=args.grad_mode, input_shape=args.input_shape,
+                       shard_rows=args.shard_rows)
     print(json.dumps({"contender": args.contender, "rows": rows, "inner_s": time.perf_counter() - start}))
 
 

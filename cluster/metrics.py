@@ -10,8 +10,6 @@ import numpy as np
 
 from cluster.errors import ShardDataError
 
-TASKS = ("classification", "regression", "raw")
-
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -28,6 +26,15 @@ def _loss_sum(logits: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -
     shifted = logits - logits[rows, predictions][:, None]
     lse = np.log((np.exp(shifted) @ np.ones(logits.shape[1], logits.dtype)).astype(np.float64))
     return float((lse - shifted[rows, labels]).sum())
+
+
+def partial(task: str, predicted, labels: np.ndarray | None, where: str) -> dict:
+    """The partial sums of one batch's predictions (a cluster.predictions.Predictions) against its labels."""
+    if task == "classification":
+        return classification_partial(predicted.outputs, labels, predicted.classes, predicted.topk, where)
+    if task == "regression":
+        return regression_partial(predicted.outputs, labels)
+    return {"rows": len(predicted.outputs)}
 
 
 def classification_partial(logits: np.ndarray, labels: np.ndarray | None, predictions: np.ndarray,

@@ -1,49 +1,12 @@
-"""Naming a model and building it: a zoo name or 'module:factory', plus optional safetensors weights."""
+"""Building the job's model: its factory called once, its weights loaded, eval() set and checked."""
 
 from __future__ import annotations
-
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import engine
 import engine.nn as nn
 from cluster import storage
+from cluster.config import JobConfig
 from cluster.errors import InputError
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How a worker builds the model: factory (zoo name, 'pkg.module:function' or a callable), weights, kwargs."""
-
-    factory: str | Callable
-    weights: str | None = None
-    kwargs: dict = field(default_factory=dict)
-
-    def describe(self) -> str:
-        name = self.factory if isinstance(self.factory, str) else getattr(self.factory, "__qualname__", "factory")
-        return f"{name}" + (f" with weights {self.weights}" if self.weights else "")
-
-
-def resolve_factory(factory: str | Callable) -> Callable:
-    """The callable a factory name means; InputError naming it when it cannot be found."""
-    if callable(factory):
-        return factory
-    if ":" in factory:
-        module_name, _, attribute = factory.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise InputError(f"model {factory!r}: cannot import module {module_name!r} ({e})") from None
-        try:
-            return getattr(module, attribute)
-        except AttributeError:
-            raise InputError(f"model {factory!r}: module {module_name!r} has no {attribute!r}") from None
-    import zoo
-    if factory not in zoo.FACTORIES:
-        raise InputError(f"unknown model {factory!r}: give a zoo name ({', '.join(sorted(zoo.FACTORIES))}) "
-                         "or 'package.module:factory'")
-    return zoo.FACTORIES[factory]
 
 
 def load_weights(location: str) -> dict:
@@ -58,23 +21,34 @@ def load_weights(location: str) -> dict:
         with filesystem.open_input_file(path) as source:
             data = source.read()
     except OSError as e:
-        raise InputError(f"weights: cannot read {location}: {e}") from None
+        raise InputError(f"weights: cannot read {storage.redact(location)}: {e}") from None
     try:
-        return engine.serialization.load_bytes(data, name=location)
+        return engine.serialization.load_bytes(data, name=storage.redact(location))
     except ValueError as e:
         raise InputError(f"weights: {e}") from None
 
 
-def build_model(spec: ModelSpec) -> nn.Module:
-    """The model, weights loaded, in eval mode."""
-    factory = resolve_factory(spec.factory)
-    model = factory(**spec.kwargs)
+def build_model(config: JobConfig) -> nn.Module:
+    """The model, weights loaded, in eval mode (every submodule checked)."""
+    model = config.factory()(**config.model_kwargs)
     if not isinstance(model, nn.Module):
-        raise InputError(f"model factory {spec.describe()} returned {type(model).__name__}, "
+        raise InputError(f"model factory {describe(config)} returned {type(model).__name__}, "
                          "expected an engine.nn.Module")
-    if spec.weights:
+    if config.weights:
         try:
-            model.load_state_dict(load_weights(spec.weights))
+            model.load_state_dict(load_weights(config.weights))
         except RuntimeError as e:
-            raise InputError(f"weights {spec.weights} do not fit model {spec.describe()}: {e}") from None
-    return model.eval()
+            raise InputError(f"weights {storage.redact(config.weights)} do not fit model {config.model_name()}: "
+                             f"{e}") from None
+    model.eval()
+    for name, module in model.named_modules():
+        if module.training:
+            raise InputError(f"model submodule {name or '(root)'} ({type(module).__name__}) is still in training "
+                             "mode after eval(): its train() does not propagate")
+    return model
+
+
+def describe(config: JobConfig) -> str:
+    """The model and its weights, as messages name them."""
+    weights = f" with weights {storage.redact(config.weights)}" if config.weights else ""
+    return config.model_name() + weights

@@ -17,6 +17,12 @@ from cluster import storage
 
 MARKER = "_SUCCESS"
 SUMMARY_KEY = "evalpipe.shard_summary"  # part-file footer key holding the shard's summary (for resume)
+PART_PREFIX, PART_SUFFIX = "part-", ".parquet"
+
+
+def part_name(shard_index: int) -> str:
+    """The part file of a shard: one name per shard, so a retried shard replaces, never duplicates."""
+    return f"{PART_PREFIX}{shard_index:06d}{PART_SUFFIX}"
 
 
 class Output:
@@ -28,6 +34,10 @@ class Output:
 
     def path(self, name: str) -> str:
         return storage.join(self.location, name)
+
+    def part(self, shard_index: int) -> str:
+        """Where a shard's part file goes."""
+        return storage.join(self.predictions, part_name(shard_index))
 
     def finished(self) -> bool:
         return storage.exists(self.path(MARKER))
@@ -61,7 +71,7 @@ class Output:
 
     def write_empty_predictions(self, schema: pa.Schema) -> None:
         """One empty part file, so a zero-row run still reads as a dataset with its schema."""
-        with storage.atomic_output(storage.join(self.predictions, "part-000000.parquet")) as stream:
+        with storage.atomic_output(self.part(0)) as stream:
             pq.write_table(schema.empty_table(), stream)
 
     def mark_finished(self) -> None:
@@ -79,7 +89,7 @@ class Output:
         found = {}
         for info in listing:
             name = info.path.rsplit("/", 1)[-1]
-            if info.type == pafs.FileType.File and name.startswith("part-") and name.endswith(".parquet"):
+            if info.type == pafs.FileType.File and name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX):
                 try:
                     with filesystem.open_input_file(info.path) as source:
                         metadata = pq.ParquetFile(source).metadata.metadata or {}

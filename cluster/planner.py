@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cluster import storage
-from cluster.columns import ColumnSpec, check_schema, check_width, used_types
+from cluster import columns, storage
+from cluster.config import JobConfig
 from cluster.errors import InputError
 
 
@@ -47,7 +47,7 @@ class FileLayout:
     null_features: bool  # the metadata proves some feature value is null
 
 
-def read_layout(file: storage.DataFile, spec: ColumnSpec) -> FileLayout:
+def read_layout(file: storage.DataFile, config: JobConfig) -> FileLayout:
     """The file's layout, from its footer (Parquet) or record batch headers (Arrow IPC)."""
     filesystem, path = storage.resolve(file.location)
     try:
@@ -56,9 +56,9 @@ def read_layout(file: storage.DataFile, spec: ColumnSpec) -> FileLayout:
                 metadata = pq.ParquetFile(source).metadata
                 schema = metadata.schema.to_arrow_schema()
                 rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
-                nulls = _parquet_nulls(metadata, schema, spec)
+                nulls = _parquet_nulls(metadata, config)
         else:
-            with _open_ipc(filesystem, path) as source:
+            with storage.open_ipc(file.location) as source:
                 reader = ipc.open_file(source)
                 schema = reader.schema
                 rows = tuple(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
@@ -69,16 +69,9 @@ def read_layout(file: storage.DataFile, spec: ColumnSpec) -> FileLayout:
     return FileLayout(file, schema, rows, nulls)
 
 
-def _open_ipc(filesystem, path):
-    # Memory-mapping a local file lets reading batch headers skip the data itself.
-    if isinstance(filesystem, pa.fs.LocalFileSystem):
-        return pa.memory_map(path)
-    return filesystem.open_input_file(path)
-
-
-def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, spec: ColumnSpec) -> bool:
+def _parquet_nulls(metadata: pq.FileMetaData, config: JobConfig) -> bool:
     """True when column statistics show a null in a feature column (leaf columns: lists count their values)."""
-    wanted = set(spec.features)
+    wanted = set(config.features)
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         for c in range(group.num_columns):
@@ -89,20 +82,20 @@ def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, spec: ColumnSpe
     return False
 
 
-def plan(files: list[storage.DataFile], spec: ColumnSpec, shard_rows: int,
-         expected_width: int | None = None) -> tuple[list[Shard], list[FileLayout]]:
-    """Check every file against the column spec and split them into shards of about `shard_rows`."""
-    if shard_rows < 1:
-        raise InputError(f"shard rows must be at least 1, got {shard_rows}")
-    layouts = [read_layout(f, spec) for f in files]
+def plan(config: JobConfig) -> tuple[list[Shard], list[FileLayout]]:
+    """Check every input file against the job's columns and split them into shards of about `shard_rows`.
+
+    With a row limit, only the shards covering the first `limit` rows, the last one cut short.
+    """
+    layouts = [read_layout(f, config) for f in storage.list_inputs(config.data)]
     reference = None
     for layout in layouts:
         name = storage.redact(layout.file.location)
-        check_schema(spec, layout.schema, name)
-        check_width(spec, layout.schema, name, expected_width)
+        columns.check_schema(config, layout.schema, name)
+        columns.check_width(config, layout.schema, name)
         if layout.null_features:
-            raise InputError(f"{name}: feature column {spec.features[0]!r} holds nulls")
-        types = used_types(spec, layout.schema)
+            raise InputError(f"{name}: feature column {config.features[0]!r} holds nulls")
+        types = columns.used_types(config, layout.schema)
         if reference is None:
             reference = (name, types)
         elif types != reference[1]:
@@ -110,11 +103,11 @@ def plan(files: list[storage.DataFile], spec: ColumnSpec, shard_rows: int,
             raise InputError(
                 f"schemas disagree: column {differing[0]!r} is {reference[1][differing[0]]} in {reference[0]} "
                 f"but {types[differing[0]]} in {name}")
-    return _cut(layouts, shard_rows), layouts
+    shards = _cut(layouts, config.shard_rows)
+    return (shards if config.limit is None else _limit_rows(shards, config.limit)), layouts
 
 
-def limit_rows(shards: list[Shard], limit: int) -> list[Shard]:
-    """The shards covering the job's first `limit` rows, the last one cut short."""
+def _limit_rows(shards: list[Shard], limit: int) -> list[Shard]:
     kept = []
     for shard in shards:
         if shard.first_row >= limit:

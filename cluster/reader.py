@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cluster import storage
-from cluster.columns import ColumnSpec
+from cluster import columns, storage
+from cluster.config import JobConfig
 from cluster.errors import ShardDataError
 from cluster.planner import Shard
 
@@ -25,54 +25,54 @@ class Batch:
     row_ids: np.ndarray
 
 
-def read_shard(shard: Shard, spec: ColumnSpec, batch_size: int):
-    """Yield the shard's rows as Batches of at most `batch_size` rows, streaming from storage.
+def read_shard(shard: Shard, config: JobConfig):
+    """Yield the shard's rows as Batches of at most the job's batch size, streaming from storage.
 
     A shard may stop short of its last unit's end (a row limit): reading stops at `shard.rows`.
     """
-    offset = 0
-    for record_batch in _record_batches(shard, spec, batch_size):
+    offset, batch_size = 0, config.batch_size
+    for record_batch in _record_batches(shard, config):
         for start in range(0, record_batch.num_rows, batch_size):
             take = min(batch_size, shard.rows - offset)
             if take <= 0:
                 return
             part = record_batch.slice(start, take)
-            yield to_batch(part, spec, shard, offset)
+            yield to_batch(part, config, shard, offset)
             offset += part.num_rows
     if offset != shard.rows:
         raise ShardDataError(f"{shard.describe()}: read {offset} rows where the metadata promised {shard.rows}")
 
 
-def _record_batches(shard: Shard, spec: ColumnSpec, batch_size: int):
-    filesystem, path = storage.resolve(shard.location)
+def _record_batches(shard: Shard, config: JobConfig):
+    needed = columns.needed(config)
     if shard.format == "parquet":
+        filesystem, path = storage.resolve(shard.location)
         with filesystem.open_input_file(path) as source:
             parquet = pq.ParquetFile(source)
-            yield from parquet.iter_batches(batch_size=batch_size, row_groups=range(shard.start, shard.stop),
-                                            columns=spec.columns, use_threads=False)
+            yield from parquet.iter_batches(batch_size=config.batch_size, row_groups=range(shard.start, shard.stop),
+                                            columns=needed, use_threads=False)
         return
-    source = pa.memory_map(path) if isinstance(filesystem, pa.fs.LocalFileSystem) else filesystem.open_input_file(path)
-    with source:
+    with storage.open_ipc(shard.location) as source:
         reader = ipc.open_file(source)
         for i in range(shard.start, shard.stop):
-            yield reader.get_batch(i).select(spec.columns)
+            yield reader.get_batch(i).select(needed)
 
 
-def to_batch(records: pa.RecordBatch, spec: ColumnSpec, shard: Shard, offset: int) -> Batch:
+def to_batch(records: pa.RecordBatch, config: JobConfig, shard: Shard, offset: int) -> Batch:
     """Convert Arrow columns to model inputs; errors name the file and the rows."""
     rows = records.num_rows
     first = shard.first_row + offset
     where = f"{storage.redact(shard.location)} rows {first}-{first + rows - 1} of the job"
-    features = _features(records, spec, where)
-    shape = spec.input_shape if spec.input_shape is not None else features.shape[1:]
+    features = _features(records, config, where)
+    shape = config.input_shape if config.input_shape is not None else features.shape[1:]
     try:
         features = features.reshape((rows, *shape))
     except ValueError:
         raise ShardDataError(f"{where}: {features.shape[1]} features per row do not fit input shape "
                              f"{'x'.join(map(str, shape))}") from None
-    labels = _column(records, spec.label, where) if spec.label is not None else None
-    if spec.id is not None:
-        row_ids = _column(records, spec.id, where).astype(np.int64, copy=False)
+    labels = _column(records, config.label, where) if config.label is not None else None
+    if config.id is not None:
+        row_ids = _column(records, config.id, where).astype(np.int64, copy=False)
     else:
         start = shard.first_row + offset
         row_ids = np.arange(start, start + rows, dtype=np.int64)
@@ -86,20 +86,20 @@ def _column(records: pa.RecordBatch, name: str, where: str) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
-def _features(records: pa.RecordBatch, spec: ColumnSpec, where: str) -> np.ndarray:
+def _features(records: pa.RecordBatch, config: JobConfig, where: str) -> np.ndarray:
     """(rows, width) float32: one list column viewed in place, or scalar columns stacked (one copy per batch)."""
-    if not spec.list_column:
-        columns = [_column(records, name, where) for name in spec.features]
-        return np.stack(columns, axis=1).astype(np.float32, copy=False)
-    column = records.column(spec.features[0])
+    if not columns.list_column(config):
+        scalars = [_column(records, name, where) for name in config.features]
+        return np.stack(scalars, axis=1).astype(np.float32, copy=False)
+    column = records.column(config.features[0])
     if column.null_count:
-        raise ShardDataError(f"{where}: feature column {spec.features[0]!r} holds {column.null_count} null rows")
+        raise ShardDataError(f"{where}: feature column {config.features[0]!r} holds {column.null_count} null rows")
     if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
             or pa.types.is_fixed_size_list(column.type)):
-        return _column(records, spec.features[0], where).astype(np.float32, copy=False).reshape(-1, 1)
+        return _column(records, config.features[0], where).astype(np.float32, copy=False).reshape(-1, 1)
     values = column.flatten()  # honours the slice offset; no copy
     if values.null_count:
-        raise ShardDataError(f"{where}: feature column {spec.features[0]!r} holds {values.null_count} null values")
+        raise ShardDataError(f"{where}: feature column {config.features[0]!r} holds {values.null_count} null values")
     if pa.types.is_fixed_size_list(column.type):
         width = column.type.list_size
     else:

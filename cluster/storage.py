@@ -210,6 +210,14 @@ def _upload(filesystem: pafs.FileSystem, path: str, source: str) -> None:
         stream.close()
 
 
+def open_ipc(location: str):
+    """An Arrow IPC file for random access; a local one memory-mapped, so reading headers skips the data."""
+    filesystem, path = resolve(location)
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        return pa.memory_map(path)
+    return filesystem.open_input_file(path)
+
+
 def exists(location: str) -> bool:
     filesystem, path = resolve(location)
     return filesystem.get_file_info(path).type != pafs.FileType.NotFound

@@ -1,4 +1,4 @@
-"""--compare-grad-modes: one sample evaluated under enabled, no_grad and inference_mode, side by side.
+"""--compare-grad-modes: one sample evaluated under each grad mode, side by side, by the job's own evaluator.
 
 It runs in this process (no Ray), on the first rows of the data, so a user sees in seconds what
 no_grad saves on their own model: time, and the engine's allocated and saved-for-backward peaks.
@@ -6,28 +6,25 @@ no_grad saves on their own model: time, and the engine's allocated and saved-for
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 
-from cluster import planner, storage
-from cluster.columns import ColumnSpec
-from cluster.models import ModelSpec
-from cluster.worker import EvalConfig, ShardEvaluator
+from cluster.config import GRAD_MODES, JobConfig
+from cluster.evaluator import ShardEvaluator
+from cluster.job import plan
 from jobs.summary import human_bytes, table_lines
 
-MODES = ("enabled", "no_grad", "inference_mode")
 
-
-def compare(o, sample_rows: int = 4096, repeats: int = 2) -> str:
-    """Evaluate the first `sample_rows` rows under each grad mode; the comparison as text."""
-    columns = ColumnSpec(o.features, o.label, o.id, o.input_shape)
-    shards, _ = planner.plan(storage.list_inputs(o.data), columns, o.shard_rows)
-    shards = planner.limit_rows(shards, o.limit or sample_rows)
-    rows, results = sum(s.rows for s in shards), {}
+def compare(config: JobConfig, sample_rows: int = 4096, repeats: int = 2) -> str:
+    """Evaluate the first `sample_rows` rows (or the job's --limit) under each grad mode; the comparison as text."""
     with tempfile.TemporaryDirectory() as scratch:
-        for mode in MODES:
-            config = EvalConfig(ModelSpec(o.model, o.weights), columns, scratch, o.task, o.batch_size, mode)
-            evaluator = ShardEvaluator(config)
+        sample = dataclasses.replace(config, limit=config.limit or sample_rows, output=scratch, overwrite=False,
+                                     resume=False)
+        shards, _ = plan(sample)
+        rows, results = sum(s.rows for s in shards), {}
+        for mode in GRAD_MODES:
+            evaluator = ShardEvaluator(dataclasses.replace(sample, grad_mode=mode))
             best = None
             for _ in range(repeats):  # the first pass warms caches; keep the best
                 start = time.perf_counter()
@@ -41,5 +38,6 @@ def compare(o, sample_rows: int = 4096, repeats: int = 2) -> str:
     base = results["enabled"][0]
     table = [[mode, f"{seconds * 1e3:,.1f} ms", f"{rows / seconds:,.0f}", f"{base / seconds:.2f}x",
               human_bytes(allocated), human_bytes(saved)] for mode, (seconds, allocated, saved) in results.items()]
-    header = [f"{rows:,} rows, batch {o.batch_size}", "time", "rows/s", "speed-up", "engine peak", "saved for bwd"]
+    header = [f"{rows:,} rows, batch {config.batch_size}", "time", "rows/s", "speed-up", "engine peak",
+              "saved for bwd"]
     return "\n".join(["Grad modes compared on one sample (in this process):", *table_lines(header, table)])

@@ -13,35 +13,27 @@ import sys
 import traceback
 
 from cluster.errors import InputError, JobFailed
-from jobs.options import build_parser, job_record, parse  # noqa: F401 (build_parser: the CLI's parser)
+from jobs.options import build_parser, parse  # noqa: F401 (build_parser: the CLI's parser)
 from jobs.progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def run(options) -> int:
-    """Run the job the options describe, printing progress and the summary."""
+def run(config, compare_grad_modes: bool = False) -> int:
+    """Run the job the configuration describes, printing progress and the summary."""
     import cluster
     from jobs.summary import render
 
-    if options.compare_grad_modes:
+    if compare_grad_modes:
         from jobs.compare import compare
-        print(compare(options))
+        print(compare(config))
         return EXIT_OK
     progress = Progress()
     try:
-        result = cluster.evaluate(
-            options.data, options.model, options.output, weights=options.weights, features=options.features,
-            label=options.label, id=options.id, input_shape=options.input_shape, task=options.task,
-            batch_size=options.batch_size, workers=options.workers, cpus_per_worker=options.cpus_per_worker,
-            shard_rows=options.shard_rows, max_attempts=options.max_attempts, grad_mode=options.grad_mode,
-            top_k=options.top_k, save_scores=bool(options.save_scores), skip_bad_shards=bool(options.skip_bad_shards),
-            limit=options.limit, address=options.address, resume=bool(options.resume),
-            overwrite=bool(options.overwrite), job_info=job_record(options), on_start=progress.start,
-            on_shard_done=progress.shard_done)
+        result = cluster.evaluate(config, on_start=progress.start, on_shard_done=progress.shard_done)
     finally:
         progress.close()
-    print(render(result, options.grad_mode))
+    print(render(result, config.grad_mode))
     return EXIT_OK
 
 
@@ -49,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse, run, and map the outcome to an exit code with one clear line on failure."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        return run(parse(argv))
+        config, flags = parse(argv)
+        return run(config, bool(flags.compare_grad_modes))
     except InputError as e:
         return _fail(EXIT_USAGE, f"error: {e}", debug)
     except JobFailed as e:

@@ -96,10 +96,11 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def _check_evaluate_args(args: list[str]) -> None:
     """Parse them with the job's own parser (exits 2 on a bad option); warn about outputs left on a node."""
+    from cluster.config import JobConfig
     from jobs.evaluate import build_parser as evaluate_parser
 
     options = evaluate_parser().parse_args(args)
-    output = options.output or "eval-output"
+    output = options.output or JobConfig.output
     if "://" not in output and not os.path.isabs(output):
         print(f"note: --output {output} is relative: it will land in the job's working directory on the node "
               "that runs the entrypoint; give an absolute path on shared storage or a URI such as "

@@ -6,14 +6,13 @@ import pytest
 from conftest import feature_table, write_arrow, write_parquet
 
 from cluster import planner, storage
-from cluster.columns import ColumnSpec
+from cluster.config import JobConfig
 from cluster.errors import InputError
 
-SPEC = ColumnSpec("features", label="label")
 
-
-def plan(locations, shard_rows=200, spec=SPEC):
-    return planner.plan(storage.list_inputs(locations), spec, shard_rows)[0]
+def plan(locations, shard_rows=200, **columns):
+    columns.setdefault("label", "label")
+    return planner.plan(JobConfig(data=locations, model="fixture_models:mlp", shard_rows=shard_rows, **columns))[0]
 
 
 def test_shards_cover_every_row_once_in_file_then_row_order(dataset):
@@ -72,7 +71,7 @@ def test_an_empty_file_gives_no_shards_but_is_not_an_error(tmp_path):
 
 
 def test_limit_cuts_the_plan_at_a_row(dataset):
-    shards = planner.limit_rows(plan([str(dataset)]), 250)
+    shards = plan([str(dataset)], limit=250)
     assert sum(s.rows for s in shards) == 250 and shards[-1].rows == 50
 
 
@@ -94,7 +93,7 @@ def test_a_corrupt_file_is_named(tmp_path):
 
 def test_missing_columns_name_the_available_ones(dataset):
     with pytest.raises(InputError, match="no column 'pixels'; available: features, label"):
-        plan([str(dataset)], spec=ColumnSpec("pixels"))
+        plan([str(dataset)], features="pixels", label=None)
 
 
 def test_files_whose_schemas_disagree_are_named(tmp_path):
@@ -113,7 +112,7 @@ def test_non_numeric_features_are_refused(tmp_path):
 
 def test_feature_width_must_fit_the_input_shape(dataset):
     with pytest.raises(InputError, match="8 features per row do not fit input shape 1x3x3"):
-        plan([str(dataset)], spec=ColumnSpec("features", input_shape=(1, 3, 3)))
+        plan([str(dataset)], input_shape=(1, 3, 3))
 
 
 def test_null_features_shown_by_statistics_are_refused_before_reading(tmp_path):

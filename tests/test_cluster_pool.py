@@ -1,5 +1,7 @@
 """Sharded evaluation on a real local Ray: exactly once, faults, memory per worker, bad input."""
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -136,6 +138,24 @@ def test_result_tables_and_files(dataset, tmp_path):
     assert pq.read_table(out / "workers.parquet").equals(result.workers)
     assert result.shards.num_rows == 5 and set(result.shards.column("attempts").to_pylist()) == {1}
     assert 0 <= result.metrics["top_k_accuracy"] <= 1 and result.metrics["top_k_accuracy"] >= result.metrics["accuracy"]
+
+
+def test_a_python_caller_gets_the_whole_configuration_in_job_json(dataset, tmp_path):
+    config = cluster.JobConfig(data=[str(dataset)], model="fixture_models:mlp", output=str(tmp_path / "out"),
+                               label="label", workers=1, top_k=2, model_kwargs={"seed": 1})
+    cluster.evaluate(config)
+    recorded = json.loads((tmp_path / "out" / "job.json").read_text())["config"]
+    assert recorded == config.record() and recorded["model_kwargs"] == {"seed": 1} and recorded["top_k"] == 2
+
+
+def test_each_shard_record_names_the_worker_and_node_that_finished_it(dataset, tmp_path):
+    seen = []
+    result = cluster.evaluate([str(dataset)], "fixture_models:mlp", str(tmp_path / "out"), label="label",
+                              workers=2, shard_rows=100, on_shard_done=seen.append)
+    workers = {w["worker"]: w["node"] for w in result.workers.to_pylist()}
+    assert len(seen) == result.shards.num_rows == 8
+    assert all(r.node == workers[r.worker] and r.node for r in seen)
+    assert result.shards.column("node").to_pylist() == [workers[w] for w in result.shards.column("worker").to_pylist()]
 
 
 def test_resume_reuses_finished_shards_and_gives_the_same_result(dataset, tmp_path):

@@ -46,7 +46,7 @@ def run_scenario(root: Path) -> None:
         def remove_the_node_that_finished_the_first_shard(record) -> None:
             # That node's actor is up and still holds the next shard it was given: the loss lands mid-job.
             if not removed:
-                removed.append(next(w for w in workers if w.node_id == record.summary.extra["node"]))
+                removed.append(next(w for w in workers if w.node_id == record.node))
                 ray_cluster.remove_node(removed[0], allow_graceful=False)
 
         api.evaluate([str(root / "data")], "fixture_models:slow", str(root / "node-lost"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from cluster import storage
-from cluster.pool import ShardRecord, WorkerRecord
+from cluster.records import ShardRecord, WorkerRecord
 
 
 def workers_table(workers: list[WorkerRecord], grad_mode: str, wall_s: float) -> pa.Table:
@@ -30,7 +30,7 @@ def shards_table(records: list[ShardRecord]) -> pa.Table:
         rows.append({
             "shard": r.shard.index, "path": storage.redact(r.shard.location), "first_row": r.shard.first_row,
             "rows": r.shard.rows,
-            "worker": r.worker, "attempts": r.attempts, "seconds": s.seconds if s else None,
+            "worker": r.worker, "node": r.node, "attempts": r.attempts, "seconds": s.seconds if s else None,
             "rss_peak_bytes": s.rss_peak_bytes if s else None,
             "engine_allocated_peak_bytes": s.engine_allocated_peak_bytes if s else None,
             "engine_saved_peak_bytes": s.engine_saved_peak_bytes if s else None,
@@ -49,7 +49,8 @@ WORKERS_SCHEMA = pa.schema([
 
 SHARDS_SCHEMA = pa.schema([
     ("shard", pa.int64()), ("path", pa.string()), ("first_row", pa.int64()), ("rows", pa.int64()),
-    ("worker", pa.string()), ("attempts", pa.int64()), ("seconds", pa.float64()), ("rss_peak_bytes", pa.int64()),
+    ("worker", pa.string()), ("node", pa.string()), ("attempts", pa.int64()), ("seconds", pa.float64()),
+    ("rss_peak_bytes", pa.int64()),
     ("engine_allocated_peak_bytes", pa.int64()), ("engine_saved_peak_bytes", pa.int64()),
     ("arrow_peak_bytes", pa.int64()), ("skipped", pa.string()),
 ])

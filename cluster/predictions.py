@@ -1,0 +1,59 @@
+"""From a batch's model outputs to its predictions and its part-file columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from cluster import metrics
+from cluster.config import JobConfig
+from cluster.errors import InputError
+
+
+@dataclass
+class Predictions:
+    """One batch's model outputs and what the task makes of them (classes and top-k for classification)."""
+
+    outputs: np.ndarray  # (rows, ...) as the model returned them
+    classes: np.ndarray | None = None  # (rows,) int64 argmax
+    topk: np.ndarray | None = None  # (rows, k) int64, best first
+
+
+def predict(config: JobConfig, outputs: np.ndarray, model: str) -> Predictions:
+    """The task's predictions from one batch's outputs; InputError when `model`'s outputs do not suit the task."""
+    if config.task != "classification":
+        return Predictions(outputs)
+    if outputs.ndim != 2:
+        raise InputError(f"classification needs (rows, classes) outputs; model {model} returned shape "
+                         f"{list(outputs.shape)} (use --task raw for other outputs)")
+    topk = None
+    if config.top_k:
+        k = min(config.top_k, outputs.shape[1])
+        topk = np.argsort(-outputs, axis=1, kind="stable")[:, :k].astype(np.int64)
+    return Predictions(outputs, outputs.argmax(axis=1).astype(np.int64), topk)
+
+
+def table(config: JobConfig, predicted: Predictions, row_ids: np.ndarray, labels: np.ndarray | None) -> pa.Table:
+    """The part-file rows of one batch: row_id, label, prediction, and topk / scores when asked for."""
+    columns = {"row_id": pa.array(row_ids)}
+    if labels is not None:
+        columns["label"] = pa.array(labels)
+    outputs = predicted.outputs
+    if config.task == "classification":
+        columns["prediction"] = pa.array(predicted.classes)
+        if predicted.topk is not None:
+            columns["topk"] = _fixed_lists(predicted.topk)
+        if config.save_scores:
+            columns["scores"] = _fixed_lists(np.exp(metrics.log_softmax(outputs)).astype(np.float32))
+    else:
+        flat = outputs.reshape(len(outputs), -1).astype(np.float32, copy=False)
+        single = config.task == "regression" and flat.shape[1] == 1
+        columns["prediction"] = pa.array(flat[:, 0]) if single else _fixed_lists(flat)
+    return pa.table(columns)
+
+
+def _fixed_lists(values: np.ndarray) -> pa.Array:
+    """(rows, k) numpy -> a fixed-size-list column, without copying."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(values).ravel()), values.shape[1])

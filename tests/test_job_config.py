@@ -1,0 +1,133 @@
+"""The job configuration: one object from the flag to the worker, owning defaults, checks, record and fingerprint."""
+
+import dataclasses
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cluster
+import zoo
+from cluster.config import JobConfig, flag
+from cluster.errors import InputError
+from jobs.options import build_parser, parse
+
+ROOT = Path(__file__).parent.parent
+CLI_OPTIONS = [f for f in dataclasses.fields(JobConfig) if f.metadata["cli"]]
+
+
+def imported_ray(code: str) -> list[str]:
+    """The Ray modules a fresh interpreter has imported after running `code`."""
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_every_cluster_module_but_the_pool_imports_no_ray():
+    modules = [m.name for m in pkgutil.iter_modules(cluster.__path__) if m.name != "pool"]
+    assert {"config", "planner", "reader", "evaluator", "job"} <= set(modules)
+    assert imported_ray("\n".join(f"import cluster.{m}" for m in modules)) == []
+
+
+def test_the_evaluate_commands_help_imports_no_ray():
+    code = ("import runpy, sys\nsys.argv = ['jobs.evaluate', '--help']\n"
+            "try:\n    runpy.run_module('jobs.evaluate', run_name='__main__')\nexcept SystemExit:\n    pass")
+    assert imported_ray(code) == []
+
+
+def test_only_the_pool_module_imports_ray():
+    importers = sorted(p.name for p in (ROOT / "cluster").glob("*.py")
+                       if any(line.startswith(("import ray", "from ray")) for line in p.read_text().splitlines()))
+    assert importers == ["pool.py"]
+
+
+def test_every_option_has_exactly_one_flag_named_after_its_field():
+    parser_flags = {s for a in build_parser()._actions for s in a.option_strings}
+    for option in CLI_OPTIONS:
+        assert flag(option.name) in parser_flags
+    help_text = build_parser().format_help()
+    assert "(default 1024)" in help_text and "(default no_grad)" in help_text  # defaults shown from the fields
+
+
+def test_no_flags_give_the_configs_own_defaults():
+    assert parse([])[0] == JobConfig()
+
+
+def test_flags_and_python_keywords_build_the_same_config():
+    config, _ = parse(["--data", "a.parquet", "--data", "b.parquet", "--features", "x,y", "--input-shape", "2x1",
+                       "--batch-size", "7", "--cpus-per-worker", "0.5", "--save-scores"])
+    assert config == JobConfig(data=["a.parquet", "b.parquet"], features=("x", "y"), input_shape=(2, 1),
+                               batch_size=7, cpus_per_worker=0.5, save_scores=True)
+
+
+def test_every_option_can_come_from_a_toml_file_under_the_flags_name(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text('data = "a.parquet"\nbatch-size = 64\ntop_k = 3\ninput-shape = [1, 8, 8]\n')
+    config, _ = parse(["--config", str(job), "--batch-size", "32"])
+    assert (config.data, config.batch_size, config.top_k, config.input_shape) == (("a.parquet",), 32, 3, (1, 8, 8))
+
+
+def test_without_data_the_job_is_the_bundled_demo():
+    config = JobConfig()
+    assert config.data == (str(zoo.DIGITS_TEST),) and (config.label, config.id) == ("label", "id")
+    assert config.model == "convnet" and config.weights == str(zoo.WEIGHTS["convnet"])
+    assert config.input_shape == zoo.INPUT_SHAPES["convnet"]
+
+
+def test_a_zoo_model_brings_its_checkpoint_and_input_shape_unless_given():
+    assert JobConfig(model="mlp").input_shape == (64,)
+    assert JobConfig(model="mlp", input_shape="8", weights="w.safetensors").input_shape == (8,)
+    assert JobConfig(model="mlp", weights="w.safetensors").weights == str(Path("w.safetensors").absolute())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": 0}, "--batch-size must be positive, got 0"),
+    ({"workers": -1}, "--workers must be positive, got -1"),
+    ({"cpus_per_worker": 0}, "--cpus-per-worker must be positive"),
+    ({"task": "ranking"}, "unknown task 'ranking'"),
+    ({"grad_mode": "off"}, "unknown grad mode 'off'"),
+    ({"task": "regression", "top_k": 3}, "--top-k needs a classification task"),
+    ({"resume": True, "overwrite": True}, "--resume and --overwrite contradict each other"),
+    ({"input_shape": "1,a"}, "--input-shape: expected numbers like 1,8,8"),
+    ({"input_shape": "0,8"}, "--input-shape: expected positive numbers"),
+    ({"features": "a,,b"}, "--features: expected column names"),
+])
+def test_a_bad_value_is_one_input_error_naming_the_option(options, message):
+    with pytest.raises(InputError, match=message):
+        JobConfig(**options)
+
+
+def test_the_model_is_resolved_by_the_config_with_errors_naming_it():
+    assert JobConfig(model="mlp").factory() is zoo.FACTORIES["mlp"]
+    assert JobConfig(model="fixture_models:mlp").factory().__name__ == "mlp"
+    with pytest.raises(InputError, match="unknown model 'resnet9000'"):
+        JobConfig(model="resnet9000").factory()
+    with pytest.raises(InputError, match="module 'fixture_models' has no 'nope'"):
+        JobConfig(model="fixture_models:nope").factory()
+
+
+def test_the_record_holds_every_option_with_credentials_redacted():
+    config = JobConfig(data=["s3://KEY:SECRET@bucket/test/"], weights="s3://KEY:SECRET@bucket/w.safetensors",
+                       output="s3://bucket/out?secret_key=SECRET", model=lambda: None)
+    record = config.record()
+    assert set(record) == {f.name for f in dataclasses.fields(JobConfig)}
+    assert "SECRET" not in repr(record) and record["data"] == ["s3://***@bucket/test/"]
+    assert record["model"].endswith("<lambda>")
+
+
+def test_the_fingerprint_follows_the_results_not_how_the_work_is_spread():
+    base = JobConfig(model="mlp")
+    same = [dataclasses.replace(base, workers=4), dataclasses.replace(base, address="auto"),
+            dataclasses.replace(base, max_attempts=9), dataclasses.replace(base, cpus_per_worker=2.0)]
+    different = [dataclasses.replace(base, batch_size=7), dataclasses.replace(base, top_k=2),
+                 dataclasses.replace(base, grad_mode="enabled"), dataclasses.replace(base, weights="other")]
+    assert all(c.fingerprint([]) == base.fingerprint([]) for c in same)
+    assert len({c.fingerprint([]) for c in different} | {base.fingerprint([])}) == 5
+
+
+def test_a_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        JobConfig().batch_size = 5
