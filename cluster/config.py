@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from importlib import metadata as _metadata
@@ -20,6 +21,7 @@ from cluster import storage
 from cluster.errors import InputError
 
 TASKS = ("classification", "regression", "raw")
+BAD_ROW_POLICIES = ("fail", "skip")
 # The option's spelling -> the engine's mode, in the order --compare-grad-modes shows them.
 # `enabled` records the graph, to measure what no_grad saves.
 GRAD_MODES = {"enabled": engine.enable_grad, "no_grad": engine.no_grad, "inference_mode": engine.inference_mode}
@@ -72,7 +74,16 @@ class JobConfig:
     cpus_per_worker: float = option(1.0, "CPUs (and BLAS threads) per actor")
     shard_rows: int = option(65536, "about how many rows a shard holds")
     max_attempts: int = option(3, "attempts per shard when worker processes die")
-    skip_bad_shards: bool = option(False, "record shards with bad data and carry on")
+    on_bad_rows: str = option("fail", "a row whose features or label cannot be evaluated (null, wrong length, "
+                              "not finite, no class) fails the job naming it, or is skipped into bad_rows.parquet",
+                              choices=BAD_ROW_POLICIES)
+    max_bad_rows: float | None = option(None, "with --on-bad-rows skip, fail the job when more rows than this are "
+                                        "skipped: a count, or below 1 a fraction of the rows")
+    start_timeout_s: float = option(600.0, "fail when no worker has started after this many seconds (an actor no "
+                                    "node can place)")
+    stall_factor: float = option(5.0, "a shard running longer than this many times the median shard time (and "
+                                 "than --stall-s) is run again on another worker; the first attempt to finish wins")
+    stall_s: float = option(60.0, "the least time in seconds before a slow shard is run again on another worker")
 
     def __post_init__(self):
         self._set("data", _locations(self.data))
@@ -97,10 +108,15 @@ class JobConfig:
             self._set("input_shape", self.input_shape or zoo.INPUT_SHAPES[self.model])
 
     def _check(self) -> None:
-        for name in ("batch_size", "workers", "shard_rows", "max_attempts", "top_k", "limit", "cpus_per_worker"):
+        for name in ("batch_size", "workers", "shard_rows", "max_attempts", "top_k", "limit", "cpus_per_worker",
+                     "start_timeout_s", "stall_factor", "stall_s"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise InputError(f"{flag(name)} must be positive, got {value}")
+        if self.max_bad_rows is not None and not self.max_bad_rows >= 0:
+            raise InputError(f"--max-bad-rows must be a count or a fraction, got {self.max_bad_rows}")
+        if self.on_bad_rows not in BAD_ROW_POLICIES:
+            raise InputError(f"--on-bad-rows must be one of {', '.join(BAD_ROW_POLICIES)}, got {self.on_bad_rows!r}")
         if self.task not in TASKS:
             raise InputError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
         if self.grad_mode not in GRAD_MODES:
@@ -139,21 +155,27 @@ class JobConfig:
         """The configuration as job.json records it: every option, with credentials redacted."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(data=[storage.redact(d) for d in self.data], output=storage.redact(self.output),
+                      address=storage.redact(self.address) if self.address else None,
                       weights=storage.redact(self.weights) if self.weights else None, model=self.model_name())
         return json.loads(json.dumps(values, default=str))  # tuples as lists, anything else as text
 
-    def fingerprint(self, shards) -> str:
-        """What makes two runs' outputs interchangeable: the shards, the model, and every option that changes a value.
+    def fingerprint(self, shards, files) -> str:
+        """What makes two runs' outputs interchangeable: the data, the model, and every option that changes a value.
 
-        Options that only change how the work is spread (workers, CPUs, attempts, address) leave it alone,
-        so a run may be resumed on another cluster.
+        The data by each file's size and modification time besides its shards, the weights by their
+        content, the model factory by its code, and the engine by its version: a regenerated file, a
+        retrained checkpoint or an edited factory under the same name is a different run. Options that
+        only change how the work is spread (workers, CPUs, attempts, address) leave it alone, so a run
+        may be resumed on another cluster.
         """
         identity = {
             "shards": [(s.location, s.start, s.stop, s.first_row, s.rows) for s in shards],
-            "model": self.model_name(), "weights": self.weights, "kwargs": self.model_kwargs,
+            "files": [(f.location, f.size, f.mtime_ns) for f in files],
+            "model": self.model_name(), "factory": _code_identity(self.factory()), "kwargs": self.model_kwargs,
+            "weights": _content_hash(self.weights) if self.weights else None, "engine": engine.__version__,
             "columns": [self.features, self.label, self.id, self.input_shape],
             "task": self.task, "batch_size": self.batch_size, "grad_mode": self.grad_mode, "top_k": self.top_k,
-            "save_scores": self.save_scores,
+            "save_scores": self.save_scores, "on_bad_rows": self.on_bad_rows,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -164,6 +186,47 @@ def versions() -> dict:
     import pyarrow
     return {"project": engine.__version__, "ray": _metadata.version("ray"), "numpy": numpy.__version__,
             "pyarrow": pyarrow.__version__}
+
+
+def _content_hash(location: str) -> str:
+    """SHA-256 of a file's bytes, streamed from a local path or any URI."""
+    digest = hashlib.sha256()
+    filesystem, path = storage.resolve(location)
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            while chunk := stream.read(1 << 22):
+                digest.update(chunk)
+    except OSError as e:
+        raise InputError(f"weights: cannot read {storage.redact(location)}: {e}") from None
+    return digest.hexdigest()
+
+
+def _code_identity(factory: Callable) -> str:
+    """A factory by what it does: its qualified name, and a hash of its code, defaults and closure.
+
+    Two lambdas share a __qualname__; their bytecode and constants tell them apart, and an edited
+    factory gets a new identity. (A closure over objects without a stable repr changes identity
+    between runs: resuming then refuses, which is the safe side.)
+    """
+    function = getattr(factory, "__func__", factory)
+    code = getattr(function, "__code__", None)
+    if code is None:  # a class or another callable: its type's code
+        return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', type(factory).__qualname__)}"
+    digest = hashlib.sha256(_code_bytes(code))
+    cells = [cell.cell_contents for cell in function.__closure__ or ()]
+    digest.update(repr((function.__defaults__, function.__kwdefaults__, cells)).encode())
+    return f"{function.__module__}.{function.__qualname__}:{digest.hexdigest()[:16]}"
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    """The parts of a code object that say what it does, stable across processes (marshal's output is not)."""
+    parts = [code.co_code, repr(code.co_names).encode()]
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            parts.append(_code_bytes(constant))
+        else:  # a frozenset's order follows string hashing, which differs between processes
+            parts.append(repr(sorted(map(repr, constant)) if isinstance(constant, frozenset) else constant).encode())
+    return b"\0".join(parts)
 
 
 def _locations(value) -> tuple[str, ...]:

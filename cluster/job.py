@@ -6,6 +6,7 @@ shards to run, so planning and checking a job, or importing `cluster`, never imp
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,14 +15,14 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from cluster import columns, metrics, planner
+from cluster import columns, metrics, planner, storage
 from cluster.config import JobConfig, versions
-from cluster.errors import InputError
+from cluster.errors import InputError, JobFailed
 from cluster.evaluator import ShardEvaluator
-from cluster.outputs import Output, part_name
+from cluster.lease import Lease
+from cluster.outputs import JOB, WRITER, Output
 from cluster.records import ShardRecord, ShardSummary, WorkerRecord
-from cluster.storage import redact
-from cluster.tables import shards_table, workers_table
+from cluster.tables import BAD_ROWS_SCHEMA, shards_table, workers_table
 
 
 @dataclass
@@ -34,6 +35,7 @@ class EvalResult:
     predictions: ds.Dataset
     output: str
     wall_s: float
+    already_finished: bool = False  # a --resume of a run that had finished: nothing was done or rewritten
 
 
 def evaluate(config=None, /, model=None, output=None, *, on_start: Callable[[int, int], None] | None = None,
@@ -41,8 +43,9 @@ def evaluate(config=None, /, model=None, output=None, *, on_start: Callable[[int
     """Evaluate the job's model on every row of its data with a pool of Ray actors; write and return the results.
 
     Give a JobConfig, or its options: `evaluate(data, model, output, label="y", ...)`, every JobConfig
-    field by keyword. Input problems raise InputError before any actor starts; a failed job raises
-    JobFailed. on_start(total_rows, resumed_rows) and on_shard_done(ShardRecord) report progress.
+    field by keyword. Input problems raise InputError before any actor starts or anything is written;
+    a failed job raises JobFailed. on_start(total_rows, resumed_rows) and on_shard_done(ShardRecord)
+    report progress.
     """
     if not isinstance(config, JobConfig):
         given = {"data": config, "model": model, "output": output}
@@ -50,86 +53,176 @@ def evaluate(config=None, /, model=None, output=None, *, on_start: Callable[[int
     elif model is not None or output is not None or options:
         raise TypeError("evaluate takes a JobConfig or the job's options, not both")
     started_at, start = datetime.now(timezone.utc), time.perf_counter()
-    shards, schema = plan(config)
+    shards, files, config, schema = plan(config)
     out = Output(config.output)
-    fingerprint = config.fingerprint(shards)
-    done = _prepare_output(out, fingerprint, config)
-    record = {"started": started_at.isoformat(), "fingerprint": fingerprint, "config": config.record(),
-              "versions": versions()}
-    out.write_json("job.json", record)
+    _refuse_overlap(out, config, files)
+    with Lease(out.location):
+        job = _prepare_output(out, config, config.fingerprint(shards, files), started_at)
+        if job is None:
+            return _finished_result(out)
+        out.write_json(JOB, job)
+        run_index = job["runs"][-1]["run"]
+        records = [ShardRecord(s) for s in shards]
+        earlier = out.part_summaries() if run_index else {}
+        for r in records:
+            if r.shard.index in earlier:
+                summary = ShardSummary.from_json(earlier[r.shard.index])
+                r.summary, r.worker, r.node, r.attempts = summary, summary.worker.name, summary.worker.node, 1
+        todo = [r.shard for r in records if r.summary is None]
+        cap = _bad_row_cap(config, sum(s.rows for s in shards), records, on_shard_done)
+        workers: list[WorkerRecord] = []
+        if todo:
+            from cluster import pool  # the Ray layer, only now
+            total, remaining = sum(s.rows for s in shards), sum(s.rows for s in todo)
+            ready = None if on_start is None else (lambda: on_start(total, total - remaining))
+            finished, workers = pool.run(config, todo, schema, run_index, on_ready=ready, on_shard_done=cap)
+            for r in finished:
+                records[r.shard.index] = r
+        elif not shards:
+            out.write_empty_predictions(schema or pa.schema([("row_id", pa.int64())]))
+        return _finish(out, config, records, workers, job, time.perf_counter() - start)
 
-    records = [ShardRecord(s) for s in shards]
-    for r in records:
-        if part_name(r.shard.index) in done:
-            r.summary, r.worker, r.attempts = ShardSummary.from_json(done[part_name(r.shard.index)]), "(earlier run)", 1
-    todo = [r.shard for r in records if r.summary is None]
-    workers: list[WorkerRecord] = []
-    if todo:
-        from cluster import pool  # the Ray layer, only now
-        total, remaining = sum(s.rows for s in shards), sum(s.rows for s in todo)
-        ready = None if on_start is None else (lambda: on_start(total, total - remaining))
-        finished, workers = pool.run(config, todo, on_ready=ready, on_shard_done=on_shard_done)
-        for r in finished:
-            records[r.shard.index] = r
-    elif not shards:
-        out.write_empty_predictions(schema or pa.schema([("row_id", pa.int64())]))
-    return _finish(out, config, records, workers, record, time.perf_counter() - start)
 
+def plan(config: JobConfig) -> tuple[list[planner.Shard], list[storage.DataFile], JobConfig, pa.Schema | None]:
+    """The job's shards and files, its configuration with the rows' shape filled in, and the part files' schema.
 
-def plan(config: JobConfig) -> tuple[list[planner.Shard], pa.Schema | None]:
-    """The job's shards, after checking its inputs and running one row through its model in this process.
-
-    Bad paths, columns, weights or shapes raise InputError here, before any actor starts. Also returns
-    the part files' schema (None when rows have no fixed shape: variable-length lists).
+    Checks the inputs and runs one row through the model in this process: bad paths, columns,
+    weights, factories or shapes raise InputError here, before any actor starts.
     """
     shards, layouts = planner.plan(config)
     schema = layouts[0].schema  # the planner has checked that every file agrees with it
-    width = columns.width(config, schema)
-    row_shape = config.input_shape or ((width,) if width is not None else None)
+    if config.input_shape is None:  # the shape the data declares (or its first row has), so workers know it
+        width = columns.width(config, schema) or planner.first_row_width(layouts, config.features[0])
+        config = dataclasses.replace(config, input_shape=(width,)) if width else config
     evaluator = ShardEvaluator(config)  # builds the model: a bad factory or checkpoint fails here
-    if row_shape is None:
-        return shards, None
+    files = [layout.file for layout in layouts]
+    if config.input_shape is None:  # no rows to learn a shape from
+        return shards, files, config, None
     label_type = schema.field(config.label).type if config.label else None
-    return shards, evaluator.probe(row_shape, label_type)
+    return shards, files, config, evaluator.probe(config.input_shape, label_type)
 
 
-def _prepare_output(out: Output, fingerprint: str, config: JobConfig) -> dict[str, str]:
-    """Check the output location is free (or resumable); the part files already complete, by name."""
-    name = redact(out.location)
+def _refuse_overlap(out: Output, config: JobConfig, files: list[storage.DataFile]) -> None:
+    """An output holding (or inside) an input would be read as data, or deleted by --overwrite: refuse it."""
+    for location in [*config.data, *(f.location for f in files)]:
+        if not any(ch in location for ch in "*?[") and storage.overlaps(out.location, storage.absolute(location)):
+            raise InputError(f"output {storage.redact(out.location)} overlaps input {storage.redact(location)}: "
+                             "choose an output outside the data")
+
+
+def _prepare_output(out: Output, config: JobConfig, fingerprint: str, started_at: datetime) -> dict | None:
+    """The job record for this run, after checking the output is free or resumable (None: already finished).
+
+    --overwrite clears an output only when this project wrote it (its job.json says so).
+    """
+    run = {"run": 0, "started": started_at.isoformat()}
+    fresh = {"writer": WRITER, "fingerprint": fingerprint, "config": config.record(), "versions": versions(),
+             "runs": [run]}
+    name = storage.redact(out.location)
+    if not out.has_any():
+        return fresh
+    if not out.written_by_us():
+        raise InputError(f"output {name} holds files this project did not write (no evalpipe job.json): refusing "
+                         f"to {'delete' if config.overwrite else 'write among'} them; choose a new location")
     if config.overwrite:
         out.clear()
-        return {}
-    if not out.has_any():
-        return {}
+        return fresh
     if not config.resume:
         state = "a finished run" if out.finished() else "an unfinished run"
         raise InputError(f"output {name} already holds {state}; refusing to overwrite it "
                          "(resume it with --resume / resume=True, or replace it with --overwrite / overwrite=True)")
-    try:
-        previous = out.read_json("job.json")["fingerprint"]
-    except (OSError, KeyError, ValueError):
-        raise InputError(f"output {name} holds files but no job.json: not a run that can be resumed") from None
-    if previous != fingerprint:
-        raise InputError(f"output {name} holds a run with a different configuration; resuming would mix "
-                         "the two (use a new output, or --overwrite / overwrite=True)")
-    return out.part_summaries()
+    job = out.read_json(JOB)
+    if job.get("fingerprint") != fingerprint:
+        raise InputError(f"output {name} holds a run with a different configuration or different data, weights or "
+                         "model code; resuming would mix the two (use a new output, or --overwrite / overwrite=True)")
+    if out.finished():
+        return None
+    runs = job.get("runs", [])
+    return {**job, "runs": [*runs, {**run, "run": len(runs)}]}
 
 
-def _finish(out: Output, config: JobConfig, records: list[ShardRecord], workers: list[WorkerRecord], record: dict,
+def _bad_row_cap(config: JobConfig, total_rows: int, records: list[ShardRecord], on_shard_done) -> Callable:
+    """on_shard_done, after failing the job once more rows were set aside than --max-bad-rows allows."""
+    limit = config.max_bad_rows
+    if limit is not None and limit < 1:
+        limit *= total_rows
+    seen = [sum(r.summary.bad_rows for r in records if r.summary is not None)]
+
+    def done(record: ShardRecord) -> None:
+        seen[0] += record.summary.bad_rows if record.summary is not None else 0
+        if limit is not None and seen[0] > limit:
+            raise JobFailed(f"{seen[0]} rows were set aside as bad, more than --max-bad-rows {config.max_bad_rows:g} "
+                            f"allows (the latest in shard {record.shard.index}, {record.shard.describe()})")
+        if on_shard_done is not None:
+            on_shard_done(record)
+
+    return done
+
+
+def _finish(out: Output, config: JobConfig, records: list[ShardRecord], workers: list[WorkerRecord], job: dict,
             wall: float) -> EvalResult:
-    """Merge the shards' metrics, write the tables, metrics and job record, then the marker, last."""
-    partial: dict = {}
-    for r in records:
-        if r.summary is not None:
-            partial = metrics.merge(partial, r.summary.partial)
-    result_metrics = metrics.finish(config.task, partial, config.top_k)
-    rows = sum(r.summary.rows for r in records if r.summary is not None)
-    result_metrics.update(rows=rows, wall_s=wall, rows_per_s=rows / wall if wall else 0.0,
-                          skipped_shards=sum(1 for r in records if r.skipped))
-    workers_out, shards_out = workers_table(workers, config.grad_mode, wall), shards_table(records)
+    """Check every part is in place, merge the metrics, write tables, metrics and job record, then the marker."""
+    out.sweep()  # attempts that lost, and anything half-written by a worker stopped mid-shard
+    summaries = [r.summary for r in records if r.summary is not None]
+    missing = out.missing_parts([s.shard for s in summaries])
+    if missing:
+        raise JobFailed(f"{len(missing)} committed part file(s) are missing from {storage.redact(out.predictions)} "
+                        f"(first: shard {missing[0]}): --output must be storage every node and the driver share")
+    this_run = job["runs"][-1]["run"]
+    finished_at = datetime.now(timezone.utc).isoformat()
+    job["runs"][-1].update(finished=finished_at, wall_s=wall)
+    result_metrics = _metrics(config, summaries, job, this_run, wall)
+    earlier = WorkerRecord.from_summaries([s for s in summaries if s.worker.run != this_run])
+    run_walls = {r["run"]: r.get("wall_s") for r in result_metrics["runs"]}
+    workers_out = workers_table(earlier + workers, config.grad_mode, run_walls)
+    shards_out = shards_table(records)
     out.write_table("workers.parquet", workers_out)
     out.write_table("shards.parquet", shards_out)
+    if result_metrics["bad_rows"]["rows"]:
+        out.merge_bad_rows(BAD_ROWS_SCHEMA)
     out.write_json("metrics.json", result_metrics)
-    out.write_json("job.json", {**record, "finished": datetime.now(timezone.utc).isoformat(), "wall_s": wall})
+    out.write_json(JOB, {**job, "finished": finished_at, "wall_s": wall})
+    if summaries and not result_metrics["rows"]:
+        raise JobFailed(f"every one of the {result_metrics['bad_rows']['rows']:,} rows was set aside as bad: see "
+                        f"{storage.redact(out.path('bad_rows.parquet'))}")
     out.mark_finished()
     return EvalResult(result_metrics, workers_out, shards_out, out.predictions_dataset(), out.location, wall)
+
+
+def _metrics(config: JobConfig, summaries: list[ShardSummary], job: dict, this_run: int, wall: float) -> dict:
+    """metrics.json: the task's metrics over every run's shards, bad rows by reason, and each run's throughput."""
+    partial: dict = {}
+    for summary in summaries:
+        partial = metrics.merge(partial, summary.partial)
+    result = metrics.finish(config.task, partial, config.top_k)
+    reasons: dict[str, int] = {}
+    for summary in summaries:
+        for reason, count in summary.bad_row_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    runs = []
+    for run in job["runs"]:
+        ran = [s for s in summaries if s.worker.run == run["run"]]
+        run_wall = wall if run["run"] == this_run else run.get("wall_s") or _span(run, ran)
+        rows = sum(s.rows for s in ran)
+        runs.append({"run": run["run"], "rows": rows, "wall_s": run_wall,
+                     "rows_per_s": rows / run_wall if run_wall else 0.0})
+    rows_now = runs[-1]["rows"]
+    result.update(rows=sum(s.rows for s in summaries), wall_s=wall, rows_per_s=rows_now / wall if wall else 0.0,
+                  bad_rows={"rows": sum(reasons.values()), "by_reason": reasons}, runs=runs)
+    return result
+
+
+def _span(run: dict, summaries: list[ShardSummary]) -> float | None:
+    """An interrupted run's wall time: from its start to the end of its last committed shard."""
+    if not summaries:
+        return None
+    started = datetime.fromisoformat(run["started"]).timestamp()
+    return max(s.started_at + s.seconds for s in summaries) - started
+
+
+def _finished_result(out: Output) -> EvalResult:
+    """A finished output, as it is: resuming it changes nothing."""
+    result_metrics = out.read_json("metrics.json")
+    return EvalResult(result_metrics, out.read_table("workers.parquet"), out.read_table("shards.parquet"),
+                      out.predictions_dataset(), out.location, result_metrics.get("wall_s", 0.0),
+                      already_finished=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from cluster.errors import ShardDataError
-
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -28,26 +26,23 @@ def _loss_sum(logits: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -
     return float((lse - shifted[rows, labels]).sum())
 
 
-def partial(task: str, predicted, labels: np.ndarray | None, where: str) -> dict:
+def partial(task: str, predicted, labels: np.ndarray | None) -> dict:
     """The partial sums of one batch's predictions (a cluster.predictions.Predictions) against its labels."""
     if task == "classification":
-        return classification_partial(predicted.outputs, labels, predicted.classes, predicted.topk, where)
+        return classification_partial(predicted.outputs, labels, predicted.classes, predicted.topk)
     if task == "regression":
         return regression_partial(predicted.outputs, labels)
     return {"rows": len(predicted.outputs)}
 
 
 def classification_partial(logits: np.ndarray, labels: np.ndarray | None, predictions: np.ndarray,
-                           topk: np.ndarray | None, where: str) -> dict:
-    """Counts and sums for one batch of a classification task."""
+                           topk: np.ndarray | None) -> dict:
+    """Counts and sums for one batch of a classification task (labels already checked to be classes)."""
     classes = logits.shape[1]
     partial = {"rows": len(logits), "classes": classes}
     if labels is None:
         return partial
     labels = labels.astype(np.int64, copy=False)
-    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
-        bad = labels[(labels < 0) | (labels >= classes)][0]
-        raise ShardDataError(f"{where}: label {bad} is out of range for a model with {classes} classes")
     if classes <= 256:  # a dense count is cheapest while the matrix is small
         cells = np.bincount(labels * classes + predictions, minlength=classes * classes)
         pairs = np.flatnonzero(cells)
@@ -66,14 +61,19 @@ def classification_partial(logits: np.ndarray, labels: np.ndarray | None, predic
 
 
 def regression_partial(outputs: np.ndarray, labels: np.ndarray | None) -> dict:
-    """Error sums for one batch of a regression task (all outputs of a row against its label)."""
+    """Error sums for one batch of a regression task, over every output value against its row's label.
+
+    A model with k outputs per row compared with one label per row makes k errors per row: the
+    means divide by the number of values (rows x k), not by the rows.
+    """
     partial = {"rows": len(outputs)}
     if labels is None:
         return partial
-    y = labels.astype(np.float64).reshape(len(labels), -1)
-    error = outputs.astype(np.float64).reshape(len(outputs), -1) - y
-    partial.update(labeled=int(y.size), sse=float((error ** 2).sum()), sae=float(np.abs(error).sum()),
-                   sum_y=float(y.sum()), sum_y2=float((y ** 2).sum()))
+    predicted = outputs.astype(np.float64).reshape(len(outputs), -1)
+    y = np.broadcast_to(labels.astype(np.float64).reshape(len(labels), -1), predicted.shape)
+    error = predicted - y
+    partial.update(labeled=len(outputs), values=int(error.size), sse=float((error ** 2).sum()),
+                   sae=float(np.abs(error).sum()), sum_y=float(y.sum()), sum_y2=float((y ** 2).sum()))
     return partial
 
 
@@ -101,7 +101,7 @@ def finish(task: str, partial: dict, top_k: int | None = None) -> dict:
     if task == "classification" and partial.get("labeled"):
         return _classification_metrics(partial, top_k)
     if task == "regression" and partial.get("labeled"):
-        n = partial["labeled"]
+        n = partial["values"]
         total = partial["sum_y2"] - partial["sum_y"] ** 2 / n
         return {"rows": rows, "mse": partial["sse"] / n, "mae": partial["sae"] / n,
                 "r2": 1 - partial["sse"] / total if total > 0 else float("nan")}

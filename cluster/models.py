@@ -30,7 +30,12 @@ def load_weights(location: str) -> dict:
 
 def build_model(config: JobConfig) -> nn.Module:
     """The model, weights loaded, in eval mode (every submodule checked)."""
-    model = config.factory()(**config.model_kwargs)
+    try:
+        model = config.factory()(**config.model_kwargs)
+    except InputError:
+        raise
+    except Exception as e:  # whatever a user's factory raises, the job cannot start: one line naming it
+        raise InputError(f"model factory {config.model_name()} raised {type(e).__name__}: {e}") from None
     if not isinstance(model, nn.Module):
         raise InputError(f"model factory {describe(config)} returned {type(model).__name__}, "
                          "expected an engine.nn.Module")

@@ -56,7 +56,7 @@ def read_layout(file: storage.DataFile, config: JobConfig) -> FileLayout:
                 metadata = pq.ParquetFile(source).metadata
                 schema = metadata.schema.to_arrow_schema()
                 rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
-                nulls = _parquet_nulls(metadata, config)
+                nulls = _parquet_nulls(metadata, schema, config)
         else:
             with storage.open_ipc(file.location) as source:
                 reader = ipc.open_file(source)
@@ -69,9 +69,13 @@ def read_layout(file: storage.DataFile, config: JobConfig) -> FileLayout:
     return FileLayout(file, schema, rows, nulls)
 
 
-def _parquet_nulls(metadata: pq.FileMetaData, config: JobConfig) -> bool:
-    """True when column statistics show a null in a feature column (leaf columns: lists count their values)."""
-    wanted = set(config.features)
+def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, config: JobConfig) -> bool:
+    """True when column statistics show a null in a feature column (leaf columns: lists count their values).
+
+    Variable-length lists are left to the reader: their leaf statistics count an empty list as a null.
+    """
+    wanted = {name for name in config.features if schema.get_field_index(name) < 0
+              or not (pa.types.is_list(schema.field(name).type) or pa.types.is_large_list(schema.field(name).type))}
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         for c in range(group.num_columns):
@@ -93,8 +97,9 @@ def plan(config: JobConfig) -> tuple[list[Shard], list[FileLayout]]:
         name = storage.redact(layout.file.location)
         columns.check_schema(config, layout.schema, name)
         columns.check_width(config, layout.schema, name)
-        if layout.null_features:
-            raise InputError(f"{name}: feature column {config.features[0]!r} holds nulls")
+        if layout.null_features and config.on_bad_rows == "fail":
+            raise InputError(f"{name}: feature column {config.features[0]!r} holds nulls (--on-bad-rows skip "
+                             "evaluates the other rows)")
         types = columns.used_types(config, layout.schema)
         if reference is None:
             reference = (name, types)
@@ -134,3 +139,22 @@ def _cut(layouts: list[FileLayout], shard_rows: int) -> list[Shard]:
                                 len(layout.unit_rows), first_row, rows))
             first_row += rows
     return shards
+
+
+def first_row_width(layouts: list[FileLayout], column: str) -> int | None:
+    """The length of the first row of a list column (for variable-length lists with no declared shape)."""
+    for layout in layouts:
+        if not sum(layout.unit_rows):
+            continue
+        filesystem, path = storage.resolve(layout.file.location)
+        if layout.file.format == "parquet":
+            with filesystem.open_input_file(path) as source:
+                first = next(pq.ParquetFile(source).iter_batches(batch_size=1, columns=[column]))
+        else:
+            with storage.open_ipc(layout.file.location) as source:
+                reader = ipc.open_file(source)
+                unit = next(i for i, rows in enumerate(layout.unit_rows) if rows)
+                first = reader.get_batch(unit).select([column])
+        value = first.column(0)[0]
+        return len(value) if value.is_valid else None
+    return None

@@ -20,6 +20,26 @@ class Predictions:
     classes: np.ndarray | None = None  # (rows,) int64 argmax
     topk: np.ndarray | None = None  # (rows, k) int64, best first
 
+    def take(self, keep: np.ndarray) -> Predictions:
+        """These predictions for the rows where `keep` is True."""
+        return Predictions(self.outputs[keep], None if self.classes is None else self.classes[keep],
+                           None if self.topk is None else self.topk[keep])
+
+    def problems(self, labels: np.ndarray | None) -> list:
+        """Rows whose outputs are not finite, and (classification) whose label is beyond the model's classes."""
+        found = []
+        outputs = self.outputs.reshape(len(self.outputs), -1)
+        if not np.isfinite(outputs).all():
+            found.append((~np.isfinite(outputs).all(axis=1), "non-finite output",
+                          lambda i: "the model's output holds NaN or infinity"))
+        if self.classes is not None and labels is not None:
+            classes = self.outputs.shape[1]
+            beyond = labels >= classes
+            if beyond.any():
+                found.append((beyond, "label out of range",
+                              lambda i: f"label {labels[i]} is out of range for a model with {classes} classes"))
+        return found
+
 
 def predict(config: JobConfig, outputs: np.ndarray, model: str) -> Predictions:
     """The task's predictions from one batch's outputs; InputError when `model`'s outputs do not suit the task."""

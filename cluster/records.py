@@ -1,4 +1,4 @@
-"""The plain records of a run: what a worker reports per shard, and the driver's account of workers and shards."""
+"""The plain records of a run: who a worker is, what it reports per shard, and the driver's account of both."""
 
 from __future__ import annotations
 
@@ -10,12 +10,31 @@ from dataclasses import asdict, dataclass, field
 from cluster.planner import Shard
 
 
+@dataclass(frozen=True)
+class WorkerIdentity:
+    """A worker as the records name it: its name and run, and where its process lives."""
+
+    name: str = "in-process"
+    run: int = 0
+    pid: int = -1
+    node: str = ""
+    host: str = ""
+
+
 @dataclass
 class ShardSummary:
-    """What a worker reports for one shard: rows, partial metrics, time and memory peaks."""
+    """What a worker reports for one attempt at a shard: rows, partial metrics, bad rows, time and memory peaks.
+
+    It is also written into the attempt's part-file footer, so a resumed run knows the shard without reading it.
+    """
 
     shard: int
-    rows: int
+    attempt: str
+    worker: WorkerIdentity
+    rows: int  # rows evaluated (the shard's rows less its bad rows)
+    bad_rows: int
+    bad_row_reasons: dict[str, int]
+    started_at: float  # unix seconds
     seconds: float
     partial: dict  # the metrics' partial sums (cluster.metrics)
     engine_allocated_peak_bytes: int
@@ -32,18 +51,16 @@ class ShardSummary:
         values = json.loads(text)
         if "confusion" in values["partial"]:
             values["partial"]["confusion"] = tuple(values["partial"]["confusion"])
+        values["worker"] = WorkerIdentity(**values["worker"])
         return cls(**values)
 
 
 @dataclass
 class WorkerRecord:
-    """One worker's life: identity, shards and rows done, time, memory peaks, failed attempts."""
+    """One worker's life in this run: identity, shards and rows done, time, memory peaks, failed attempts."""
 
-    name: str
+    identity: WorkerIdentity
     handle: object = None
-    pid: int = -1
-    node: str = ""
-    host: str = ""
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     shards: int = 0
@@ -55,10 +72,16 @@ class WorkerRecord:
     arrow_peak_bytes: int = 0
     failures: int = 0
     ready: bool = False  # up and taking shards
-    in_flight: collections.deque = field(default_factory=collections.deque)
+    stalled: bool = False  # its running shard has run far too long: it gets no more until that one ends
+    in_flight: collections.deque = field(default_factory=collections.deque)  # (ref, shard, attempt), oldest first
+    running_since: float | None = None  # when the oldest shard in flight started running (monotonic)
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
 
     def absorb(self, summary: ShardSummary) -> None:
-        """Count a finished shard."""
+        """Count a committed shard."""
         self.shards += 1
         self.rows += summary.rows
         self.busy_s += summary.seconds
@@ -68,14 +91,23 @@ class WorkerRecord:
         self.arrow_peak_bytes = max(self.arrow_peak_bytes, summary.arrow_peak_bytes)
         self.finished = time.monotonic()
 
+    @classmethod
+    def from_summaries(cls, summaries: list[ShardSummary]) -> list[WorkerRecord]:
+        """The workers of earlier runs, rebuilt from the summaries in their committed parts' footers."""
+        workers: dict[tuple[int, str], WorkerRecord] = {}
+        for summary in summaries:
+            key = (summary.worker.run, summary.worker.name)
+            workers.setdefault(key, cls(summary.worker)).absorb(summary)
+        return [workers[k] for k in sorted(workers)]
+
 
 @dataclass
 class ShardRecord:
-    """How a shard went: its summary, the worker (and node) that finished it, its attempts."""
+    """How a shard went: the committed attempt's summary, the worker (and node) behind it, attempts, speculation."""
 
     shard: Shard
     attempts: int = 0
     summary: ShardSummary | None = None
     worker: str | None = None
     node: str | None = None
-    skipped: str | None = None
+    speculative: bool = False  # a second attempt was started while the first still ran

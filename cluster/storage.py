@@ -22,10 +22,20 @@ FORMATS = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet",
 
 @dataclass(frozen=True)
 class DataFile:
-    """One input file: its location (a local path or URI) and its format ('parquet' or 'ipc')."""
+    """One input file: its location (a local path or URI), format ('parquet' or 'ipc'), size and modification time.
+
+    Size and time (nanoseconds) tell a regenerated file from the one a run started on (resume checks them).
+    """
 
     location: str
     format: str
+    size: int = -1
+    mtime_ns: int = -1
+
+
+def _data_file(location: str, info: pafs.FileInfo) -> DataFile:
+    return DataFile(location, _format_of(info.path), info.size if info.size is not None else -1,
+                    info.mtime_ns if info.mtime_ns is not None else -1)
 
 
 def is_uri(location: str) -> bool:
@@ -46,6 +56,26 @@ def redact(location: str) -> str:
         pairs = [p.partition("=") for p in options[1:].split("&")]
         options = "?" + "&".join(k + (sep and ("=***" if k in _SECRET_OPTIONS else sep + v)) for k, sep, v in pairs)
     return f"{scheme}://{authority}/{path}{options}"
+
+
+def split_credentials(location: str) -> tuple[str, dict[str, str]]:
+    """A URI without its credentials, and the credentials it carried (user/secret, *_key and token options)."""
+    if not is_uri(location):
+        return location, {}
+    scheme, authority, path, options = _split_uri(location)
+    found: dict[str, str] = {}
+    if "@" in authority:
+        credentials, _, authority = authority.rpartition("@")
+        user, _, secret = credentials.partition(":")
+        found.update({"access_key": user, "secret_key": secret} if secret else {"access_key": user})
+    kept = []
+    for pair in filter(None, options[1:].split("&")):
+        key, _, value = pair.partition("=")
+        if key in _SECRET_OPTIONS:
+            found[key] = value
+        else:
+            kept.append(pair)
+    return f"{scheme}://{authority}/{path}" + ("?" + "&".join(kept) if kept else ""), found
 
 
 def absolute(location: str) -> str:
@@ -135,16 +165,16 @@ def _expand(location: str) -> list[DataFile]:
         raise InputError(f"input not found: {redact(location)}")
     if info.type == pafs.FileType.Directory:
         found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
-        paths = sorted(f.path for f in found if f.type == pafs.FileType.File and _is_data_file(f.path))
-        if not paths:
+        files = sorted((f for f in found if f.type == pafs.FileType.File and _is_data_file(f.path)),
+                       key=lambda f: f.path)
+        if not files:
             raise InputError(f"no Parquet or Arrow files in directory {redact(location)} "
                              f"(looked for names ending in {', '.join(sorted(FORMATS))})")
-        return [DataFile(_as_location(location, p), _format_of(p)) for p in paths]
-    fmt = _format_of(path)
-    if fmt is None:
+        return [_data_file(_as_location(location, f.path), f) for f in files]
+    if _format_of(path) is None:
         raise InputError(f"unknown file format for {redact(location)}: expected a name ending in "
                          f"{', '.join(sorted(FORMATS))}")
-    return [DataFile(absolute(location), fmt)]
+    return [_data_file(absolute(location), info)]
 
 
 def _expand_glob(location: str, filesystem: pafs.FileSystem, pattern: str) -> list[DataFile]:
@@ -152,11 +182,12 @@ def _expand_glob(location: str, filesystem: pafs.FileSystem, pattern: str) -> li
     while any(ch in base for ch in "*?["):
         base = os.path.dirname(base)
     listing = filesystem.get_file_info(pafs.FileSelector(base or ".", recursive=True, allow_not_found=True))
-    matches = sorted(f.path for f in listing
-                     if f.type == pafs.FileType.File and _glob_match(f.path, pattern) and _is_data_file(f.path))
+    matches = sorted((f for f in listing
+                      if f.type == pafs.FileType.File and _glob_match(f.path, pattern) and _is_data_file(f.path)),
+                     key=lambda f: f.path)
     if not matches:
         raise InputError(f"no Parquet or Arrow files match {redact(location)}")
-    return [DataFile(_as_location(location, p), _format_of(p)) for p in matches]
+    return [_data_file(_as_location(location, f.path), f) for f in matches]
 
 
 def _glob_match(path: str, pattern: str) -> bool:
@@ -221,3 +252,34 @@ def open_ipc(location: str):
 def exists(location: str) -> bool:
     filesystem, path = resolve(location)
     return filesystem.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def listing(location: str) -> list[pafs.FileInfo]:
+    """What a directory holds, one level deep (nothing when it does not exist)."""
+    filesystem, path = resolve(location)
+    return filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+
+
+def move(source: str, destination: str) -> None:
+    """Rename a file within one filesystem (an object store copies, then deletes the source)."""
+    filesystem, path = resolve(source)
+    filesystem.move(path, resolve(destination)[1])
+
+
+def delete(location: str) -> None:
+    """Delete one file if it is there."""
+    filesystem, path = resolve(location)
+    with contextlib.suppress(FileNotFoundError):
+        filesystem.delete_file(path)
+
+
+def overlaps(a: str, b: str) -> bool:
+    """True when one location is the other or lies inside it (same filesystem, whole path components)."""
+    def parts(location: str) -> tuple[str, ...]:
+        if is_uri(location):
+            scheme, authority, path, _ = _split_uri(location)
+            return (scheme, authority.rpartition("@")[2], *[p for p in path.split("/") if p])
+        return ("file", *[p for p in os.path.realpath(location).split(os.sep) if p])
+
+    pa_, pb = parts(a), parts(b)
+    return pa_[:len(pb)] == pb or pb[:len(pa_)] == pa_

@@ -21,10 +21,10 @@ def compare(config: JobConfig, sample_rows: int = 4096, repeats: int = 2) -> str
     with tempfile.TemporaryDirectory() as scratch:
         sample = dataclasses.replace(config, limit=config.limit or sample_rows, output=scratch, overwrite=False,
                                      resume=False)
-        shards, _ = plan(sample)
+        shards, _, sample, schema = plan(sample)
         rows, results = sum(s.rows for s in shards), {}
         for mode in GRAD_MODES:
-            evaluator = ShardEvaluator(dataclasses.replace(sample, grad_mode=mode))
+            evaluator = ShardEvaluator(dataclasses.replace(sample, grad_mode=mode), schema=schema)
             best = None
             for _ in range(repeats):  # the first pass warms caches; keep the best
                 start = time.perf_counter()

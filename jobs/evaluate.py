@@ -33,7 +33,7 @@ def run(config, compare_grad_modes: bool = False) -> int:
         result = cluster.evaluate(config, on_start=progress.start, on_shard_done=progress.shard_done)
     finally:
         progress.close()
-    print(render(result, config.grad_mode))
+    print(render(result))
     return EXIT_OK
 
 

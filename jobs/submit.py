@@ -26,11 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+from cluster import storage
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PACKAGES = ("engine", "cluster", "jobs", "zoo")  # the project's code, which every node must import
 # Never shipped (gitignore syntax, relative to the working dir): VCS data, caches, environments, outputs.
 EXCLUDES = [".git/", "__pycache__/", "*.pyc", ".pytest_cache/", ".ruff_cache/", ".benchmarks/", "*.egg-info/",
             ".venv/", "venv/", "build/", "dist/", "/eval-output/", "/bench/data/"]
+AWS_VARIABLES = {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY",
+                 "session_token": "AWS_SESSION_TOKEN"}
 LARGE_FILE_BYTES = 64 * 2**20  # bigger files are data: read them from shared or object storage instead
 
 
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     from ray.exceptions import RayError  # AuthenticationError among them
 
     try:
-        runtime_env = _runtime_env(options)
+        evaluate_args, credentials = _move_credentials(evaluate_args)
+        runtime_env = _runtime_env(options, credentials)
         client = _client(options)
         job_id = client.submit_job(entrypoint=shlex.join(["python", "-m", "jobs.evaluate", *evaluate_args]),
                                    submission_id=options.submission_id, runtime_env=runtime_env,
@@ -118,7 +123,31 @@ def _client(options: argparse.Namespace):
     return JobSubmissionClient(options.address, headers=headers)
 
 
-def _runtime_env(options: argparse.Namespace) -> dict:
+def _move_credentials(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The evaluate arguments with no credentials in their URIs, and the environment variables that carry them.
+
+    An entrypoint shows in the dashboard and in `ray job list`: an s3:// URI's key and secret go to the
+    job as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) instead, which pyarrow reads.
+    """
+    cleaned, env = [], {}
+    for arg in args:
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        uri, found = storage.split_credentials(value)
+        if found and not value.startswith("s3://"):
+            raise ValueError(f"{storage.redact(value)} carries credentials, which would show in the job's entrypoint: "
+                             "give them to the job through its environment with --env NAME")
+        for option, secret in found.items():
+            name = AWS_VARIABLES[option]
+            if env.setdefault(name, secret) != secret:
+                raise ValueError(f"the job's URIs carry two different {name} values: pass one through --env {name}")
+        cleaned.append(flag + eq + uri if found else arg)
+    if env:
+        print(f"note: credentials in URIs go to the job as {', '.join(sorted(env))}, not in its entrypoint",
+              file=sys.stderr)
+    return cleaned, env
+
+
+def _runtime_env(options: argparse.Namespace, credentials: dict[str, str] | None = None) -> dict:
     """working_dir with excludes, the project's packages when the working dir lacks them, env vars."""
     working_dir = Path(options.working_dir).resolve()
     if not working_dir.is_dir():
@@ -137,8 +166,8 @@ def _runtime_env(options: argparse.Namespace) -> dict:
     modules = [d for d in _package_dirs() if working_dir not in d.parents]
     if modules:
         env["py_modules"] = [*env.get("py_modules", []), *map(str, modules)]
-    if options.env:
-        env["env_vars"] = {**env.get("env_vars", {}), **_env_vars(options.env)}
+    if options.env or credentials:
+        env["env_vars"] = {**env.get("env_vars", {}), **(credentials or {}), **_env_vars(options.env)}
     return env
 
 

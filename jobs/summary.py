@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cluster.storage import redact
+
 
 def human_bytes(n) -> str:
     """Bytes as a person reads them (KiB, MiB, GiB)."""
@@ -25,32 +27,44 @@ def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def metrics_lines(metrics: dict) -> list[str]:
-    """The headline metrics in one or two lines."""
+    """The headline metrics in one or two lines, and the rows set aside as bad."""
     parts = []
     for key in ("accuracy", "top_k_accuracy", "loss", "mse", "mae", "r2"):
         if key in metrics:
             label = f"top-{metrics['top_k']} accuracy" if key == "top_k_accuracy" else key
             parts.append(f"{label} {metrics[key]:.4f}")
     lines = ["  " + "   ".join(parts)] if parts else ["  (no labels: no metrics, predictions only)"]
-    if metrics.get("skipped_shards"):
-        lines.append(f"  {metrics['skipped_shards']} shard(s) skipped for bad data: see shards.parquet")
+    bad = metrics.get("bad_rows", {})
+    if bad.get("rows"):
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in bad["by_reason"].items())
+        lines.append(f"  {bad['rows']:,} bad row(s) skipped ({reasons}): see bad_rows.parquet")
     return lines
 
 
-def render(result, grad_mode: str) -> str:
+def render(result) -> str:
     """The whole summary for an EvalResult."""
     m = result.metrics
     workers = result.workers.to_pylist()
-    lines = [f"Evaluated {m['rows']:,} rows in {m['wall_s']:.1f} s ({m['rows_per_s']:,.0f} rows/s) "
-             f"with {sum(1 for w in workers if w['shards'])} worker(s), grad mode {grad_mode}.",
-             *metrics_lines(m)]
+    runs = m.get("runs", [])
+    this_run = [w for w in workers if w.get("run", 0) == (runs[-1]["run"] if runs else 0)]
+    grad_mode = workers[0]["grad_mode"] if workers else "-"
+    if result.already_finished:
+        head = f"Already finished: {m['rows']:,} rows evaluated; nothing to do."
+    else:
+        earlier = m["rows"] - runs[-1]["rows"] if runs else 0
+        done = f"{runs[-1]['rows']:,} rows in this run ({earlier:,} in earlier runs)" if earlier else \
+            f"{m['rows']:,} rows"
+        head = (f"Evaluated {done} in {m['wall_s']:.1f} s ({m['rows_per_s']:,.0f} rows/s) with "
+                f"{sum(1 for w in this_run if w['shards'])} worker(s), grad mode {grad_mode}.")
+    lines = [head, *metrics_lines(m)]
     if workers:
         lines.append("Workers:")
-        rows = [[w["worker"], (w["node"] or "-")[:8], f"{w['rows']:,}", f"{w['rows_per_s']:,.0f}",
-                 human_bytes(w["rss_peak_bytes"]), human_bytes(w["engine_allocated_peak_bytes"]),
-                 human_bytes(w["engine_saved_peak_bytes"]), str(w["shards"]), str(w["failures"])] for w in workers]
+        rows = [[w["worker"] if len(runs) < 2 else f"{w['worker']} (run {w['run']})", (w["node"] or "-")[:8],
+                 f"{w['rows']:,}", f"{w['rows_per_s']:,.0f}", human_bytes(w["rss_peak_bytes"]),
+                 human_bytes(w["engine_allocated_peak_bytes"]), human_bytes(w["engine_saved_peak_bytes"]),
+                 str(w["shards"]), str(w["failures"])] for w in workers]
         lines += table_lines(["worker", "node", "rows", "rows/s", "peak RSS", "engine peak", "saved for bwd",
-                         "shards", "retries"], rows)
-    lines.append(f"Outputs in {result.output}: predictions/ (Parquet), workers.parquet, shards.parquet, "
+                              "shards", "retries"], rows)
+    lines.append(f"Outputs in {redact(result.output)}: predictions/ (Parquet), workers.parquet, shards.parquet, "
                  "metrics.json, job.json, _SUCCESS")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 TESTS = Path(__file__).parent
+pytest_plugins = ["no_skips"]  # CI: a skip is a failure
 
 # Ray workers must import tests/fixture_models.py; they inherit this process's environment.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)

@@ -109,3 +109,76 @@ def slow(seconds: float = 0.3, width: int = 8) -> nn.Module:
 def regressor(width: int = 8) -> nn.Module:
     engine.manual_seed(1)
     return nn.Sequential(nn.Linear(width, 4), nn.Tanh(), nn.Linear(4, 1))
+
+
+def _first(marker: str) -> bool:
+    """True in exactly one process and call: whoever creates the marker file first."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        return True
+    except FileExistsError:
+        return False
+
+
+class Hiccup(nn.Module):
+    """Sleeps once on a forward (the first to take the marker), writing its pid there first and 'done' after.
+
+    A test reads the pid to make this worker unreachable, or lets the sleep make it a straggler.
+    """
+
+    def __init__(self, marker: str, seconds: float, pause: float = 0.05, width: int = 8):
+        super().__init__()
+        self.inner, self.marker, self.seconds, self.pause = mlp(width), marker, seconds, pause
+
+    def forward(self, x):
+        import time
+        if len(x) > 1 and _first(self.marker):
+            with open(self.marker, "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(self.seconds)
+            with open(self.marker + ".done", "w") as f:
+                f.write("finished")
+        elif len(x) > 1:
+            time.sleep(self.pause)
+        return self.inner(x)
+
+
+def hiccup(marker: str, seconds: float, pause: float = 0.05, width: int = 8) -> nn.Module:
+    return Hiccup(marker, seconds, pause, width)
+
+
+class FlakyStorage(nn.Module):
+    """Raises a connection reset on the first forward of each shard-sized batch of rows, as storage might."""
+
+    def __init__(self, marker_dir: str, width: int = 8):
+        super().__init__()
+        self.inner, self.marker_dir = mlp(width), marker_dir
+
+    def forward(self, x):
+        if len(x) > 1 and _first(os.path.join(self.marker_dir, f"{float(x[0, 0].item()):.6f}")):
+            raise ConnectionResetError("connection reset by peer (simulated)")
+        return self.inner(x)
+
+
+def flaky_storage(marker_dir: str, width: int = 8) -> nn.Module:
+    return FlakyStorage(marker_dir, width)
+
+
+class InfOnRows(nn.Module):
+    """An MLP whose output is -infinity for rows whose first feature is above a threshold."""
+
+    def __init__(self, above: float, width: int = 8):
+        super().__init__()
+        self.inner, self.above = mlp(width), above
+
+    def forward(self, x):
+        bad = (x[:, :1] > self.above).float()
+        return self.inner(x) + (1 - bad).log()  # log(0): -inf on those rows, 0 elsewhere
+
+
+def inf_on_rows(above: float, width: int = 8) -> nn.Module:
+    return InfOnRows(above, width)
+
+
+def raising_factory() -> nn.Module:
+    raise KeyError("no such checkpoint entry: 'encoder.weight'")

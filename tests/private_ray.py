@@ -114,6 +114,15 @@ class Head(PrivateRay):
         self.remove()
 
 
+def interruptible() -> None:
+    """A child's preexec_fn: SIGINT back to its default, whatever the test run inherited.
+
+    A test run started in the background (`pytest &`) ignores SIGINT, and children inherit that:
+    a job under test would never see the Ctrl-C the test sends it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def end_session(process: subprocess.Popen, grace: float = 20) -> None:
     """Stop a process started with start_new_session=True, and every process left in its session."""
     if process.poll() is None:

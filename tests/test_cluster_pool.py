@@ -1,5 +1,6 @@
 """Sharded evaluation on a real local Ray: exactly once, faults, memory per worker, bad input."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -79,16 +80,20 @@ def test_bad_data_fails_at_once_naming_the_file_and_rows(tmp_path):
     write_parquet(tmp_path / "d" / "a.parquet", feature_table(100))
     bad = feature_table(100).set_column(1, "label", pa.array([9] * 100, pa.int64()))
     write_parquet(tmp_path / "d" / "b.parquet", bad)
-    with pytest.raises(JobFailed, match=r"b.parquet rows with ids 100-199: label 9 is out of range"):
+    with pytest.raises(JobFailed, match=r"b.parquet row id 100: label 9 is out of range"):
         run(tmp_path / "d", tmp_path / "out", shard_rows=100)
 
 
-def test_bad_shards_can_be_skipped_and_are_reported(tmp_path):
+def test_bad_rows_can_be_skipped_and_are_reported_with_their_reasons(tmp_path):
     write_parquet(tmp_path / "d" / "a.parquet", feature_table(100))
     write_parquet(tmp_path / "d" / "b.parquet", feature_table(100).set_column(1, "label", pa.array([9] * 100)))
-    result = run(tmp_path / "d", tmp_path / "out", shard_rows=100, skip_bad_shards=True)
-    assert result.metrics["rows"] == 100 and result.metrics["skipped_shards"] == 1
-    assert "label 9 is out of range" in [s for s in result.shards.column("skipped").to_pylist() if s][0]
+    result = run(tmp_path / "d", tmp_path / "out", shard_rows=100, on_bad_rows="skip")
+    assert result.metrics["rows"] == 100
+    assert result.metrics["bad_rows"] == {"rows": 100, "by_reason": {"label out of range": 100}}
+    bad = pq.read_table(tmp_path / "out" / "bad_rows.parquet")
+    assert sorted(bad.column("row_id").to_pylist()) == list(range(100, 200))
+    assert set(bad.column("file").to_pylist()) == {str(tmp_path / "d" / "b.parquet")}
+    assert result.shards.column("bad_rows").to_pylist() == [0, 100]
 
 
 def test_saved_for_backward_is_reported_per_worker_and_zero_under_no_grad(dataset, tmp_path):
@@ -145,7 +150,8 @@ def test_a_python_caller_gets_the_whole_configuration_in_job_json(dataset, tmp_p
                                label="label", workers=1, top_k=2, model_kwargs={"seed": 1})
     cluster.evaluate(config)
     recorded = json.loads((tmp_path / "out" / "job.json").read_text())["config"]
-    assert recorded == config.record() and recorded["model_kwargs"] == {"seed": 1} and recorded["top_k"] == 2
+    resolved = dataclasses.replace(config, input_shape=(8,))  # the rows' shape, as the data declares it
+    assert recorded == resolved.record() and recorded["model_kwargs"] == {"seed": 1} and recorded["top_k"] == 2
 
 
 def test_each_shard_record_names_the_worker_and_node_that_finished_it(dataset, tmp_path):
@@ -169,7 +175,12 @@ def test_resume_reuses_finished_shards_and_gives_the_same_result(dataset, tmp_pa
     resumed = run(dataset, partial_out, shard_rows=100, resume=True)
     assert predictions(resumed) == predictions(full)
     assert resumed.metrics["accuracy"] == full.metrics["accuracy"]
-    assert sum(resumed.workers.column("shards").to_pylist()) == len(parts[::2])
+    shards_by_run = {0: 0, 1: 0}
+    for worker in resumed.workers.to_pylist():
+        shards_by_run[worker["run"]] += worker["shards"]
+    assert shards_by_run == {0: len(parts) - len(parts[::2]), 1: len(parts[::2])}  # both runs' workers kept
+    assert resumed.metrics["runs"][1]["rows"] == sum(resumed.shards.filter(
+        pa.compute.equal(resumed.shards.column("run"), 1)).column("rows").to_pylist())
 
 
 def test_a_finished_output_is_not_overwritten_unless_asked(dataset, tmp_path):

@@ -14,7 +14,7 @@ from cluster import planner
 from cluster.config import JobConfig
 from cluster.errors import InputError, ShardDataError
 from cluster.evaluator import ShardEvaluator
-from cluster.outputs import part_name
+from cluster.outputs import Output, attempt_name, part_name
 from cluster.reader import read_shard, to_batch
 
 
@@ -79,28 +79,44 @@ def test_ragged_list_features_name_the_file_and_rows(tmp_path):
     features = pa.array([[1.0, 2.0], [3.0], [4.0, 5.0]], pa.list_(pa.float32()))
     pq.write_table(pa.table({"features": features}), tmp_path / "r.parquet")
     spec = job(tmp_path / "r.parquet", batch_size=10)
-    with pytest.raises(ShardDataError, match=r"r.parquet rows 0-2 of the job: feature lists have different"):
+    with pytest.raises(ShardDataError, match=r"r.parquet row id 1: feature column 'features' holds 1 values where 2"):
         list(read_shard(shards_of(spec)[0], spec))
 
 
-def test_evaluator_writes_one_complete_part_file_per_shard(tmp_path, dataset):
+def evaluated(cfg, shard, attempt="a1"):
+    """Evaluate one shard and commit the attempt, as the driver does; its summary."""
+    summary = ShardEvaluator(cfg).evaluate(shard, attempt)
+    Output(cfg.output).commit(shard.index, attempt, bad_rows=summary.bad_rows > 0)
+    return summary
+
+
+def test_an_attempt_is_written_whole_under_its_own_hidden_name(tmp_path, dataset):
     cfg = config(tmp_path, dataset)
-    evaluator = ShardEvaluator(cfg)
     shard = shards_of(cfg, 200)[1]
-    summary = evaluator.evaluate(shard)
-    table = pq.read_table(tmp_path / "out" / "predictions" / part_name(shard.index))
-    assert table.num_rows == shard.rows == summary.rows
+    summary = ShardEvaluator(cfg).evaluate(shard, "a1")
+    parts = tmp_path / "out" / "predictions"
+    assert [p.name for p in parts.iterdir()] == [attempt_name(shard.index, "a1")]
+    table = pq.read_table(parts / attempt_name(shard.index, "a1"))
+    assert table.num_rows == shard.rows == summary.rows and summary.attempt == "a1"
     assert table.column("row_id").to_pylist() == list(range(shard.first_row, shard.first_row + shard.rows))
     assert table.schema.names == ["row_id", "label", "prediction"]
     assert summary.partial["rows"] == shard.rows and summary.partial["labeled"] == shard.rows
-    leftovers = [p.name for p in (tmp_path / "out" / "predictions").iterdir()]
-    assert leftovers == [part_name(shard.index)]
+    assert ds.dataset(parts).count_rows() == 0  # invisible until committed
+
+
+def test_committing_an_attempt_makes_it_the_shards_only_part(tmp_path, dataset):
+    cfg = config(tmp_path, dataset)
+    shard = shards_of(cfg, 200)[1]
+    ShardEvaluator(cfg).evaluate(shard, "loser")
+    evaluated(cfg, shard, "winner")
+    Output(cfg.output).discard(shard.index, "loser")
+    assert [p.name for p in (tmp_path / "out" / "predictions").iterdir()] == [part_name(shard.index)]
 
 
 def test_predictions_equal_the_model_applied_directly(tmp_path, dataset):
     cfg = config(tmp_path, dataset, top_k=2, save_scores=True)
     shard = shards_of(cfg, 1000)[0]
-    ShardEvaluator(cfg).evaluate(shard)
+    evaluated(cfg, shard)
     table = pq.read_table(tmp_path / "out" / "predictions" / part_name(shard.index))
     x = pq.read_table(shard.location).column("features").combine_chunks().flatten().to_numpy().reshape(-1, 8)
     from fixture_models import mlp
@@ -152,6 +168,7 @@ def test_part_files_read_back_as_one_dataset(tmp_path, dataset):
     evaluator = ShardEvaluator(cfg)
     shards = shards_of(cfg, 200)
     for shard in shards:
-        evaluator.evaluate(shard)
+        evaluator.evaluate(shard, "a1")
+        Output(cfg.output).commit(shard.index, "a1", bad_rows=False)
     table = ds.dataset(tmp_path / "out" / "predictions").to_table()
     assert sorted(table.column("row_id").to_pylist()) == list(range(720))

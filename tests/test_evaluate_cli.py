@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from conftest import feature_table, write_parquet
+from private_ray import interruptible
 
 import zoo
 from jobs.evaluate import main
@@ -169,8 +170,13 @@ def test_interrupted_run_exits_130_and_resumes_to_the_uninterrupted_result(tmp_p
     common = ["--data", str(data), "--model", "fixture_models:slow", "--label", "label", "--shard-rows", "100",
               "--batch-size", "100", "--workers", "1"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    job = subprocess.Popen([sys.executable, "-m", "jobs.evaluate", *common, "--output", str(tmp_path / "cut")],
-                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a test run started in the background
+    try:
+        job = subprocess.Popen([sys.executable, "-m", "jobs.evaluate", *common, "--output", str(tmp_path / "cut")],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     parts = tmp_path / "cut" / "predictions"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(parts.glob("part-*.parquet")) if parts.exists() else []) < 2:

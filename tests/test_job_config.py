@@ -1,6 +1,7 @@
 """The job configuration: one object from the flag to the worker, owning defaults, checks, record and fingerprint."""
 
 import dataclasses
+import os
 import pkgutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 import cluster
 import zoo
+from cluster import storage
 from cluster.config import JobConfig, flag
 from cluster.errors import InputError
 from jobs.options import build_parser, parse
@@ -123,9 +125,34 @@ def test_the_fingerprint_follows_the_results_not_how_the_work_is_spread():
     same = [dataclasses.replace(base, workers=4), dataclasses.replace(base, address="auto"),
             dataclasses.replace(base, max_attempts=9), dataclasses.replace(base, cpus_per_worker=2.0)]
     different = [dataclasses.replace(base, batch_size=7), dataclasses.replace(base, top_k=2),
-                 dataclasses.replace(base, grad_mode="enabled"), dataclasses.replace(base, weights="other")]
-    assert all(c.fingerprint([]) == base.fingerprint([]) for c in same)
-    assert len({c.fingerprint([]) for c in different} | {base.fingerprint([])}) == 5
+                 dataclasses.replace(base, grad_mode="enabled"), dataclasses.replace(base, model="convnet")]
+    assert all(c.fingerprint([], []) == base.fingerprint([], []) for c in same)
+    assert len({c.fingerprint([], []) for c in different} | {base.fingerprint([], [])}) == 5
+
+
+def test_the_fingerprint_follows_the_weights_content_not_their_name(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(zoo.WEIGHTS["mlp"].read_bytes())
+    config = JobConfig(model="mlp", weights=str(weights))
+    before = config.fingerprint([], [])
+    weights.write_bytes(zoo.WEIGHTS["convnet"].read_bytes())  # retrained, same name
+    assert config.fingerprint([], []) != before
+
+
+def test_the_fingerprint_follows_each_input_files_size_and_time(tmp_path):
+    data = tmp_path / "d.parquet"
+    data.write_bytes(zoo.DIGITS_TEST.read_bytes())
+    config = JobConfig(data=[str(data)])
+    before = config.fingerprint([], storage.list_inputs(config.data))
+    os.utime(data, ns=(0, 1_000_000_000))  # regenerated: same size and name, another time
+    assert config.fingerprint([], storage.list_inputs(config.data)) != before
+
+
+def test_the_fingerprint_tells_two_lambdas_apart_and_knows_an_edited_factory():
+    first, second = JobConfig(model=lambda: 1), JobConfig(model=lambda: 2)
+    assert first.model_name() == second.model_name()
+    assert first.fingerprint([], []) != second.fingerprint([], [])
+    assert JobConfig(model=lambda: 1).fingerprint([], []) == first.fingerprint([], [])
 
 
 def test_a_config_is_frozen():

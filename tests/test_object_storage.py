@@ -15,56 +15,25 @@ import time
 
 import numpy as np
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from conftest import feature_table
-from moto.server import ThreadedMotoServer
-from private_ray import ROOT, PrivateRay, end_session, free_port
+from private_ray import ROOT, PrivateRay, end_session, interruptible
+from s3_endpoint import BUCKET, S3, SECRET
 
 import cluster
 import zoo
 from cluster import storage
 from cluster.outputs import SUMMARY_KEY
 
-BUCKET, KEY, SECRET, REGION = "evalpipe", "testing", "testing", "us-east-1"
 SLOW_ROWS, SLOW_SHARD_ROWS = 600, 50
 
 
 @pytest.fixture(scope="module")
 def s3():
     """A moto S3 server on a free loopback port, with one bucket; stopped at the end of the module."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    filesystem = pafs.S3FileSystem(access_key=KEY, secret_key=SECRET, region=REGION, scheme="http",
-                                   endpoint_override=f"127.0.0.1:{port}", allow_bucket_creation=True)
-    filesystem.create_dir(BUCKET)
-    yield S3(port, filesystem)
-    server.stop()
-
-
-class S3:
-    """The endpoint: a filesystem to look with, URIs that carry their options, and the AWS_* variables."""
-
-    def __init__(self, port: int, filesystem: pafs.S3FileSystem):
-        self.port, self.fs = port, filesystem
-
-    def uri(self, key: str) -> str:
-        """An s3:// URI that holds everything needed to reach the endpoint (for an already-running Ray)."""
-        return (f"s3://{KEY}:{SECRET}@{BUCKET}/{key}"
-                f"?endpoint_override=127.0.0.1:{self.port}&scheme=http&region={REGION}")
-
-    def env(self) -> dict:
-        return {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.port}", "AWS_ACCESS_KEY_ID": KEY,
-                "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
-
-    def put(self, key: str, local_path) -> None:
-        pafs.copy_files(str(local_path), f"{BUCKET}/{key}", destination_filesystem=self.fs)
-
-    def keys(self, prefix: str) -> list[str]:
-        listing = self.fs.get_file_info(pafs.FileSelector(f"{BUCKET}/{prefix}", recursive=True, allow_not_found=True))
-        return sorted(i.path.split("/", 1)[1] for i in listing if i.type == pafs.FileType.File)
+    with S3.serving() as endpoint:
+        yield endpoint
 
 
 def test_atomic_output_publishes_the_complete_object(s3):
@@ -128,6 +97,7 @@ def interrupted(s3, tmp_path_factory):
     s3.put("slow/rows.parquet", local)
     ray_env = PrivateRay()
     process = subprocess.Popen(evaluate_command(f"s3://{BUCKET}"), env={**ray_env.env, **s3.env()}, cwd=ROOT,
+                               preexec_fn=interruptible,
                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -160,12 +130,35 @@ def test_an_interrupted_run_leaves_only_complete_part_files(s3, interrupted):
 
 def test_resuming_an_interrupted_run_on_s3_evaluates_every_row_exactly_once(s3, interrupted):
     _, _, ray_env = interrupted
-    before = len(s3.keys("runs/interrupted/predictions/"))
+    before = len([k for k in s3.keys("runs/interrupted/predictions/") if k.rsplit("/", 1)[-1].startswith("part-")])
     done = ray_env.run(evaluate_command(f"s3://{BUCKET}", "--resume"), env=s3.env(), timeout=240)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "runs/interrupted/_SUCCESS" in s3.keys("runs/interrupted/")
     predictions = ds.dataset(f"{BUCKET}/runs/interrupted/predictions", filesystem=s3.fs, format="parquet")
     assert sorted(predictions.to_table().column("row_id").to_pylist()) == list(range(SLOW_ROWS))
     with s3.fs.open_input_file(f"{BUCKET}/runs/interrupted/shards.parquet") as f:
-        reused = pq.read_table(f).column("worker").to_pylist().count("(earlier run)")
+        reused = pq.read_table(f).column("run").to_pylist().count(0)
     assert reused == before
+    assert not [k for k in s3.keys("runs/interrupted/predictions/") if not k.rsplit("/", 1)[-1].startswith("part-")]
+
+
+def test_no_credential_reaches_a_record_a_message_or_an_output(s3):
+    s3.put("secret/digits/test.parquet", zoo.DIGITS_TEST)
+    s3.put("secret/convnet.safetensors", zoo.WEIGHTS["convnet"])
+    ray_env = PrivateRay()
+    try:
+        done = ray_env.run([sys.executable, "-m", "jobs.evaluate", "--data", s3.uri("secret/digits/"),
+                            "--weights", s3.uri("secret/convnet.safetensors"), "--output", s3.uri("secret/run"),
+                            "--label", "label", "--id", "id"], timeout=240)
+        failed = ray_env.run([sys.executable, "-m", "jobs.evaluate", "--data", s3.uri("secret/digits/"),
+                              "--weights", s3.uri("secret/missing.safetensors"), "--output", s3.uri("secret/run2")],
+                             timeout=240)
+    finally:
+        ray_env.remove()
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert failed.returncode == 2 and "missing.safetensors" in failed.stdout  # (stdout holds stderr too)
+    written = s3.keys("secret/run/")
+    assert "secret/run/_SUCCESS" in written and "secret/run/job.json" in written
+    seen = [done.stdout, failed.stdout, *(s3.read(k).decode("latin-1") for k in written)]
+    assert not [text for text in seen if SECRET in text]
+    assert "***@" in s3.read("secret/run/job.json").decode()

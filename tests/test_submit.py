@@ -144,3 +144,18 @@ def test_env_copies_a_named_variable_or_sets_a_given_value(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
     env = runtime_env("--env", "AWS_ENDPOINT_URL", "--env", "AWS_REGION=eu-west-1")
     assert env["env_vars"] == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_REGION": "eu-west-1"}
+
+
+def test_credentials_in_uris_reach_the_job_through_its_environment_never_its_entrypoint(head):
+    from s3_endpoint import S3, SECRET
+    with S3.serving() as s3:
+        s3.put("digits/test.parquet", zoo.DIGITS_TEST)
+        out = head.root / "secret-out"
+        done = submit(head, "--submission-id", "secret", "--", "--data", s3.uri("digits/"),
+                      f"--output={out}", "--label", "label", "--id", "id")
+        entrypoint = job_info(head, "secret").entrypoint
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert SECRET not in entrypoint and "s3://evalpipe/digits/" in entrypoint
+    assert "AWS_SECRET_ACCESS_KEY" in done.stdout and SECRET not in done.stdout  # (stdout holds stderr too)
+    assert json.loads((out / "metrics.json").read_text())["rows"] == DIGITS_ROWS
+    assert not [p for p in out.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
