@@ -183,6 +183,20 @@ def test_compressed_zip_records_still_load(tmp_path):
     assert engine.load(tmp_path / "rezipped.pt")["w"].tolist() == [0, 1, 2, 3, 4]
 
 
+def test_big_endian_checkpoint_loads_in_native_order(tmp_path):
+    value = torch.tensor([1.5, -2.0, 3.25], dtype=torch.float32)
+    torch.save({"w": value}, tmp_path / "little.pt")
+    with zipfile.ZipFile(tmp_path / "little.pt") as source, zipfile.ZipFile(tmp_path / "big.pt", "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename.endswith("/byteorder"):
+                data = b"big"
+            elif info.filename.endswith("/data/0"):
+                data = np.frombuffer(data, "<f4").astype(">f4").tobytes()
+            target.writestr(info.filename, data)
+    same(engine.load(tmp_path / "big.pt")["w"], value)
+
+
 # -- safetensors with low-precision floats -------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_safetensors_low_precision_floats_give_torch_values_exactly(tmp_path, dtype):

@@ -121,7 +121,7 @@ def _no_state(state) -> None:
 
 def _rebuild_from_type_v2(func, new_type, args, state) -> Tensor:
     """How PyTorch pickles a tensor subclass or a tensor with attributes: admitted for Tensor and Parameter."""
-    if func not in _REBUILDS or not isinstance(new_type, _TensorType) or not isinstance(args, tuple):
+    if not any(func is f for f in _REBUILDS) or not isinstance(new_type, _TensorType) or not isinstance(args, tuple):
         raise ValueError("_rebuild_from_type_v2 expects a tensor rebuild function, a tensor type and arguments")
     _no_state(state)
     t = func(*args)
