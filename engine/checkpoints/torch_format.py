@@ -16,10 +16,12 @@ LEGACY_PROTOCOL_VERSION = 1001
 
 
 def is_zip(buffer) -> bool:
+    """Whether the bytes start as a zip archive (torch.save's format since PyTorch 1.6)."""
     return bytes(buffer[:4]) == ZIP_MAGIC
 
 
 def is_pickle(buffer) -> bool:
+    """Whether the bytes start as a pickle: a legacy torch.save checkpoint opens with its magic-number pickle."""
     return bytes(buffer[:1]) == b"\x80"  # PROTO: pickle protocol 2 or later
 
 
