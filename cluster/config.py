@@ -47,7 +47,8 @@ class JobConfig:
                                    "default: the bundled digits test set", metavar="PATH", action="append")
     model: str | Callable = option("convnet", f"a zoo name ({', '.join(sorted(zoo.FACTORIES))}) or "
                                    "'package.module:factory' returning an engine.nn.Module")
-    weights: str | None = option(None, "a safetensors checkpoint to load (a zoo model defaults to its shipped one)")
+    weights: str | None = option(None, "a checkpoint to load: safetensors or torch.save (.pt/.pth/.bin); a zoo "
+                                  "model defaults to its shipped one")
     model_kwargs: dict = option(dict, "keyword arguments for the model factory", cli=False)
     features: tuple[str, ...] = option("features", "the feature column (a list column), or several numeric "
                                        "columns comma-separated")

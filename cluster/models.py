@@ -10,7 +10,7 @@ from cluster.errors import InputError
 
 
 def load_weights(location: str) -> dict:
-    """A safetensors state dict from a local path or any URI pyarrow.fs resolves."""
+    """A state dict (safetensors or torch.save) from a local path or any URI pyarrow.fs resolves."""
     if not storage.is_uri(location):
         try:
             return engine.load(location)

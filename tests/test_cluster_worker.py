@@ -1,6 +1,7 @@
 """The evaluator and the reader, without Ray."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -172,3 +173,34 @@ def test_part_files_read_back_as_one_dataset(tmp_path, dataset):
         Output(cfg.output).commit(shard.index, "a1", bad_rows=False)
     table = ds.dataset(tmp_path / "out" / "predictions").to_table()
     assert sorted(table.column("row_id").to_pylist()) == list(range(720))
+
+
+def test_weights_saved_by_torch_save_load_into_the_evaluator(tmp_path, dataset):
+    torch = pytest.importorskip("torch", reason="needs PyTorch to write the checkpoint (pip install '.[parity]')")
+    from fixture_models import mlp
+    reference = mlp(seed=3)
+    torch.save({k: torch.from_numpy(v.detach().numpy().copy()) for k, v in reference.state_dict().items()},
+               tmp_path / "w.pt")
+    cfg = config(tmp_path, dataset, weights=str(tmp_path / "w.pt"))
+    summary = evaluated(cfg, shards_of(cfg, 1000)[0])
+    table = pq.read_table(tmp_path / "out" / "predictions" / part_name(0))
+    x = pq.read_table(dataset / "part-0.parquet").column("features").combine_chunks().flatten().to_numpy()
+    with engine.no_grad():
+        expected = reference.eval()(engine.from_numpy(x.reshape(-1, 8))).numpy().argmax(1)
+    assert table.column("prediction").to_pylist() == expected.tolist() and summary.rows == 300
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused_and_nothing_runs(tmp_path, dataset):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "evil.pt", "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"fc.weight": Payload()}, protocol=2))
+        archive.writestr("archive/version", "3\n")
+    with pytest.raises(InputError, match=r"evil.pt.*(system|posix)"):
+        ShardEvaluator(config(tmp_path, dataset, weights=str(tmp_path / "evil.pt")))
+    assert not (tmp_path / "pwned").exists()
