@@ -21,6 +21,9 @@ from cluster import storage
 from cluster.errors import InputError
 
 TASKS = ("classification", "regression", "raw")
+# Options that change how the work is spread or kept, not a single value written: a run may resume with others.
+SPREAD = frozenset({"data", "output", "resume", "overwrite", "address", "workers", "cpus_per_worker", "max_attempts",
+                    "start_timeout_s", "stall_factor", "stall_s", "prefetch", "max_bad_rows", "limit"})
 BAD_ROW_POLICIES = ("fail", "skip")
 # The option's spelling -> the engine's mode, in the order --compare-grad-modes shows them.
 # `enabled` records the graph, to measure what no_grad saves.
@@ -50,12 +53,30 @@ class JobConfig:
     weights: str | None = option(None, "a checkpoint to load: safetensors or torch.save (.pt/.pth/.bin); a zoo "
                                   "model defaults to its shipped one")
     model_kwargs: dict = option(dict, "keyword arguments for the model factory", cli=False)
-    features: tuple[str, ...] = option("features", "the feature column (a list column), or several numeric "
-                                       "columns comma-separated")
+    features: tuple[str, ...] | None = option(None, "the one model input: a column (a list, tensor, token or "
+                                              "image column), or several numeric columns comma-separated "
+                                              "(default: features)")
+    inputs: tuple[str, ...] | None = option(None, "several model inputs, comma-separated: each column is its own "
+                                            "positional argument of forward(), in order (instead of --features)")
     label: str | None = option(None, "the label column, for metrics")
     id: str | None = option(None, "an integer id column to carry into the predictions "
                             "(default: the global row number)")
-    input_shape: tuple[int, ...] | None = option(None, "the per-row input shape, e.g. 1,8,8 (default: a flat vector)")
+    input_shape: tuple[int, ...] | None = option(None, "the per-row input shape, e.g. 1,8,8 (default: the shape the "
+                                                 "column's type declares, else a flat vector)")
+    pad_value: int = option(0, "the id that pads token sequences to their batch's longest")
+    max_length: int | None = option(None, "cut token sequences to this many ids")
+    image_mode: str = option("RGB", "the Pillow mode images are converted to: RGB, L (grey), RGBA ...")
+    image_size: tuple[int, ...] | None = option(None, "resize images to H,W (bilinear) where they differ "
+                                                "(default: keep their size; a batch's images must then agree)")
+    mean: tuple[float, ...] | None = option(None, "per-channel means subtracted from images scaled to [0, 1], "
+                                            "e.g. 0.485,0.456,0.406")
+    std: tuple[float, ...] | None = option(None, "per-channel standard deviations images are divided by, "
+                                           "e.g. 0.229,0.224,0.225")
+    transform: str | Callable | None = option(None, "'package.module:function' run on each batch in the worker: it "
+                                              "gets a dict of column name -> numpy array and returns the model's "
+                                              "inputs (one array or a tuple)")
+    output_key: str | None = option(None, "the logits among a model's outputs when forward() returns a tuple, dict "
+                                    "or dataclass: a key, field name or index (default: 'logits', else the first)")
     limit: int | None = option(None, "evaluate only the first N rows, for a quick look")
     # How.
     task: str = option("classification", "what the outputs are: classes, values, or raw outputs", choices=TASKS)
@@ -64,6 +85,8 @@ class JobConfig:
                             choices=sorted(GRAD_MODES))
     top_k: int | None = option(None, "also write the top-k classes per row and report top-k accuracy")
     save_scores: bool = option(False, "also write class probabilities per row")
+    prefetch: int = option(2, "batches each worker reads and decodes ahead on a background thread, while the model "
+                              "runs (0: read in turn)")
     # Where the results go.
     output: str = option("eval-output", "where outputs go: a directory or URI")
     resume: bool = option(False, "continue an interrupted run in --output")
@@ -88,8 +111,15 @@ class JobConfig:
 
     def __post_init__(self):
         self._set("data", _locations(self.data))
-        self._set("features", _names(self.features))
-        self._set("input_shape", _shape(self.input_shape))
+        if self.features is not None and self.inputs is not None:
+            raise InputError("--features and --inputs both name the model's inputs: give one (--features for one "
+                             "input, --inputs for several)")
+        self._set("inputs", _names(self.inputs, "--inputs") if self.inputs is not None else None)
+        self._set("features", None if self.inputs is not None else _names(self.features or "features", "--features"))
+        self._set("input_shape", _shape(self.input_shape, "--input-shape"))
+        self._set("image_size", _shape(self.image_size, "--image-size"))
+        self._set("mean", _floats(self.mean, "--mean"))
+        self._set("std", _floats(self.std, "--std"))
         self._set("weights", storage.absolute(str(self.weights)) if self.weights else None)
         self._set("output", storage.absolute(str(self.output)))
         self._bundled_defaults()
@@ -116,6 +146,15 @@ class JobConfig:
                 raise InputError(f"{flag(name)} must be positive, got {value}")
         if self.max_bad_rows is not None and not self.max_bad_rows >= 0:
             raise InputError(f"--max-bad-rows must be a count or a fraction, got {self.max_bad_rows}")
+        if self.prefetch < 0:
+            raise InputError(f"--prefetch must be 0 or more, got {self.prefetch}")
+        if self.max_length is not None and self.max_length < 1:
+            raise InputError(f"--max-length must be positive, got {self.max_length}")
+        if self.image_size is not None and len(self.image_size) != 2:
+            raise InputError(f"--image-size: expected H,W, got {','.join(map(str, self.image_size))}")
+        self._check_image_options()
+        if self.std is not None and min(self.std) <= 0:
+            raise InputError(f"--std must be positive, got {','.join(map(str, self.std))}")
         if self.on_bad_rows not in BAD_ROW_POLICIES:
             raise InputError(f"--on-bad-rows must be one of {', '.join(BAD_ROW_POLICIES)}, got {self.on_bad_rows!r}")
         if self.task not in TASKS:
@@ -129,6 +168,17 @@ class JobConfig:
         if not isinstance(self.model, str) and not callable(self.model):
             raise InputError(f"--model must be a name or a callable, got {type(self.model).__name__}")
 
+    def _check_image_options(self) -> None:
+        from PIL import ImageMode
+        try:
+            channels = len(ImageMode.getmode(self.image_mode).bands)
+        except KeyError:
+            raise InputError(f"--image-mode: {self.image_mode!r} is not a Pillow mode (RGB, L, RGBA ...)") from None
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and len(value) not in (1, channels):
+                raise InputError(f"{flag(name)}: {len(value)} values for {channels}-channel {self.image_mode} images")
+
     def factory(self) -> Callable:
         """The callable that builds the model; InputError naming the model when it cannot be found."""
         if callable(self.model):
@@ -138,15 +188,13 @@ class JobConfig:
                 raise InputError(f"unknown model {self.model!r}: give a zoo name "
                                  f"({', '.join(sorted(zoo.FACTORIES))}) or 'package.module:factory'")
             return zoo.FACTORIES[self.model]
-        module_name, _, attribute = self.model.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise InputError(f"model {self.model!r}: cannot import module {module_name!r} ({e})") from None
-        try:
-            return getattr(module, attribute)
-        except AttributeError:
-            raise InputError(f"model {self.model!r}: module {module_name!r} has no {attribute!r}") from None
+        return _imported(self.model, "model")
+
+    def transform_function(self) -> Callable | None:
+        """The --transform function, if any; InputError naming it when it cannot be found."""
+        if self.transform is None or callable(self.transform):
+            return self.transform
+        return _imported(self.transform, "transform")
 
     def model_name(self) -> str:
         """The model as a person reads it: its zoo or factory name, or a callable's qualified name."""
@@ -164,20 +212,18 @@ class JobConfig:
         """What makes two runs' outputs interchangeable: the data, the model, and every option that changes a value.
 
         The data by each file's size and modification time besides its shards, the weights by their
-        content, the model factory by its code, and the engine by its version: a regenerated file, a
-        retrained checkpoint or an edited factory under the same name is a different run. Options that
-        only change how the work is spread (workers, CPUs, attempts, address) leave it alone, so a run
-        may be resumed on another cluster.
+        content, the model factory and transform by their code, and the engine by its version: a
+        regenerated file, a retrained checkpoint or an edited factory under the same name is a
+        different run. Options that only change how the work is spread (SPREAD) leave it alone, so a
+        run may be resumed on another cluster.
         """
-        identity = {
-            "shards": [(s.location, s.start, s.stop, s.first_row, s.rows) for s in shards],
-            "files": [(f.location, f.size, f.mtime_ns) for f in files],
-            "model": self.model_name(), "factory": _code_identity(self.factory()), "kwargs": self.model_kwargs,
-            "weights": _content_hash(self.weights) if self.weights else None, "engine": engine.__version__,
-            "columns": [self.features, self.label, self.id, self.input_shape],
-            "task": self.task, "batch_size": self.batch_size, "grad_mode": self.grad_mode, "top_k": self.top_k,
-            "save_scores": self.save_scores, "on_bad_rows": self.on_bad_rows,
-        }
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in SPREAD}
+        transform = self.transform_function()
+        options.update(model=_code_identity(self.factory()), transform=transform and _code_identity(transform),
+                       weights=_content_hash(self.weights) if self.weights else None)
+        identity = {"shards": [(s.location, s.start, s.stop, s.first_row, s.rows) for s in shards],
+                    "files": [(f.location, f.size, f.mtime_ns) for f in files], "engine": engine.__version__,
+                    "options": options}
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -187,6 +233,19 @@ def versions() -> dict:
     import pyarrow
     return {"project": engine.__version__, "ray": _metadata.version("ray"), "numpy": numpy.__version__,
             "pyarrow": pyarrow.__version__}
+
+
+def _imported(reference: str, option: str) -> Callable:
+    """The attribute a 'package.module:name' reference names; InputError naming it when it cannot be found."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise InputError(f"{option} {reference!r}: cannot import module {module_name!r} ({e})") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise InputError(f"{option} {reference!r}: module {module_name!r} has no {attribute!r}") from None
 
 
 def _content_hash(location: str) -> str:
@@ -237,22 +296,32 @@ def _locations(value) -> tuple[str, ...]:
     return tuple(str(v) for v in values)  # as given: messages name them so; listing makes them absolute
 
 
-def _names(value) -> tuple[str, ...]:
+def _names(value, option: str) -> tuple[str, ...]:
     names = tuple(c.strip() for c in value.split(",")) if isinstance(value, str) else tuple(value)
     if not names or not all(names):
-        raise InputError(f"--features: expected column names like pixels or a,b,c, got {value!r}")
+        raise InputError(f"{option}: expected column names like pixels or a,b,c, got {value!r}")
     return names
 
 
-def _shape(value) -> tuple[int, ...] | None:
+def _shape(value, option: str) -> tuple[int, ...] | None:
     if value is None or value == ():
         return None
     try:
         parts = str(value).replace("x", ",").split(",") if isinstance(value, str) else list(value)
         shape = tuple(int(n) for n in parts if str(n).strip())
     except (TypeError, ValueError):
-        raise InputError(f"--input-shape: expected numbers like 1,8,8, got {value!r}") from None
+        raise InputError(f"{option}: expected numbers like 1,8,8, got {value!r}") from None
     if not shape or min(shape) <= 0:
-        raise InputError(f"--input-shape: expected positive numbers like 1,8,8, got {value!r}")
+        raise InputError(f"{option}: expected positive numbers like 1,8,8, got {value!r}")
     return shape
+
+
+def _floats(value, option: str) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        parts = str(value).split(",") if isinstance(value, str) else list(value)
+        return tuple(float(n) for n in parts if str(n).strip())
+    except (TypeError, ValueError):
+        raise InputError(f"{option}: expected numbers like 0.485,0.456,0.406, got {value!r}") from None
 

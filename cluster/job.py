@@ -12,17 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from cluster import columns, metrics, planner, storage
+from cluster import columns, decode, metrics, planner, storage
 from cluster.config import JobConfig, versions
-from cluster.errors import InputError, JobFailed
+from cluster.errors import InputError, JobFailed, ShardDataError
 from cluster.evaluator import ShardEvaluator
 from cluster.lease import Lease
 from cluster.outputs import JOB, WRITER, Output
+from cluster.reader import Batch, read_shard
 from cluster.records import ShardRecord, ShardSummary, WorkerRecord
 from cluster.tables import BAD_ROWS_SCHEMA, shards_table, workers_table
+
+PROBE_ROWS = 8  # rows read to find the data's first good row, run through the model before any actor starts
 
 
 @dataclass
@@ -86,20 +90,48 @@ def evaluate(config=None, /, model=None, output=None, *, on_start: Callable[[int
 def plan(config: JobConfig) -> tuple[list[planner.Shard], list[storage.DataFile], JobConfig, pa.Schema | None]:
     """The job's shards and files, its configuration with the rows' shape filled in, and the part files' schema.
 
-    Checks the inputs and runs one row through the model in this process: bad paths, columns,
-    weights, factories or shapes raise InputError here, before any actor starts.
+    Checks the inputs and runs the data's first good row through the model (and the transform) in
+    this process: bad paths, columns, weights, factories, shapes or dtypes raise InputError here,
+    before any actor starts.
     """
     shards, layouts = planner.plan(config)
-    schema = layouts[0].schema  # the planner has checked that every file agrees with it
-    if config.input_shape is None:  # the shape the data declares (or its first row has), so workers know it
-        width = columns.width(config, schema) or planner.first_row_width(layouts, config.features[0])
-        config = dataclasses.replace(config, input_shape=(width,)) if width else config
+    config = _with_row_shape(config, layouts)
     evaluator = ShardEvaluator(config)  # builds the model: a bad factory or checkpoint fails here
     files = [layout.file for layout in layouts]
-    if config.input_shape is None:  # no rows to learn a shape from
+    batch = _probe_rows(config, shards)
+    if batch is None:
         return shards, files, config, None
-    label_type = schema.field(config.label).type if config.label else None
-    return shards, files, config, evaluator.probe(config.input_shape, label_type)
+    label_type = layouts[0].schema.field(config.label).type if config.label else None
+    return shards, files, config, evaluator.probe(batch, label_type)
+
+
+def _with_row_shape(config: JobConfig, layouts: list[planner.FileLayout]) -> JobConfig:
+    """The one input's per-row shape, as the data declares it (or its first row has), so every worker knows it."""
+    if config.inputs is not None or config.input_shape is not None:
+        return config
+    schema = layouts[0].schema  # the planner has checked that every file agrees with it
+    shape = columns.declared_shape(config, schema)
+    name = config.features[0]
+    if shape is None and decode.kind_of(name, schema.field(name).type) == "vector":
+        width = planner.first_row_width(layouts, name)
+        shape = (width,) if width else None
+    return dataclasses.replace(config, input_shape=shape) if shape else config
+
+
+def _probe_rows(config: JobConfig, shards: list[planner.Shard]) -> Batch | None:
+    """The job's first good row as the workers will read it (zeros of the declared shape if there is none)."""
+    sample = dataclasses.replace(config, batch_size=PROBE_ROWS, on_bad_rows="skip", prefetch=0)
+    for shard in shards[:1]:
+        try:
+            batches = read_shard(dataclasses.replace(shard, rows=min(shard.rows, PROBE_ROWS)), sample)
+            batch = next((b for b in batches if len(b.row_ids)), None)
+        except ShardDataError as e:
+            raise InputError(str(e)) from None
+        if batch is not None:  # its first good row: one row, as a model may tell the probe by its size
+            return Batch([x[:1] for x in batch.inputs], None, batch.row_ids[:1], batch.location)
+    if config.inputs is not None or config.input_shape is None or config.transform is not None:
+        return None
+    return Batch([np.zeros((1, *config.input_shape), np.float32)], None, np.zeros(1, np.int64), "(zeros)")
 
 
 def _refuse_overlap(out: Output, config: JobConfig, files: list[storage.DataFile]) -> None:

@@ -74,7 +74,8 @@ def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, config: JobConf
 
     Variable-length lists are left to the reader: their leaf statistics count an empty list as a null.
     """
-    wanted = {name for name in config.features if schema.get_field_index(name) < 0
+    inputs = [name for names in columns.model_inputs(config) for name in names]
+    wanted = {name for name in inputs if schema.get_field_index(name) < 0
               or not (pa.types.is_list(schema.field(name).type) or pa.types.is_large_list(schema.field(name).type))}
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
@@ -96,10 +97,8 @@ def plan(config: JobConfig) -> tuple[list[Shard], list[FileLayout]]:
     for layout in layouts:
         name = storage.redact(layout.file.location)
         columns.check_schema(config, layout.schema, name)
-        columns.check_width(config, layout.schema, name)
         if layout.null_features and config.on_bad_rows == "fail":
-            raise InputError(f"{name}: feature column {config.features[0]!r} holds nulls (--on-bad-rows skip "
-                             "evaluates the other rows)")
+            raise InputError(f"{name}: an input column holds nulls (--on-bad-rows skip evaluates the other rows)")
         types = columns.used_types(config, layout.schema)
         if reference is None:
             reference = (name, types)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +43,28 @@ class Predictions:
         return found
 
 
+def select(outputs, key: str | None, model: str):
+    """The tensor that holds the predictions, from whatever forward() returned: a tensor, a tuple or list, a dict
+    (or a mapping such as a ModelOutput) or a dataclass. `key` picks a name, field or index; by default the
+    'logits' entry, else the first. InputError naming what there is when the key is not there."""
+    if dataclasses.is_dataclass(outputs) and not isinstance(outputs, type):
+        outputs = {f.name: getattr(outputs, f.name) for f in dataclasses.fields(outputs)}
+    if isinstance(outputs, Mapping):
+        if key is None:
+            key = "logits" if "logits" in outputs else next(iter(outputs), None)
+        if key not in outputs:
+            raise InputError(f"model {model} returned outputs {', '.join(map(repr, outputs))}; --output-key "
+                             f"{key!r} is not among them")
+        return outputs[key]
+    if isinstance(outputs, (tuple, list)):
+        try:
+            return outputs[int(key) if key is not None else 0]
+        except (ValueError, IndexError):
+            raise InputError(f"model {model} returned {len(outputs)} outputs; --output-key {key!r} is not an index "
+                             f"from 0 to {len(outputs) - 1}") from None
+    return outputs
+
+
 def predict(config: JobConfig, outputs: np.ndarray, model: str) -> Predictions:
     """The task's predictions from one batch's outputs; InputError when `model`'s outputs do not suit the task."""
     if config.task != "classification":
@@ -67,10 +91,13 @@ def table(config: JobConfig, predicted: Predictions, row_ids: np.ndarray, labels
             columns["topk"] = _fixed_lists(predicted.topk)
         if config.save_scores:
             columns["scores"] = _fixed_lists(np.exp(metrics.log_softmax(outputs)).astype(np.float32))
-    else:
+    elif config.task == "regression":
         flat = outputs.reshape(len(outputs), -1).astype(np.float32, copy=False)
-        single = config.task == "regression" and flat.shape[1] == 1
-        columns["prediction"] = pa.array(flat[:, 0]) if single else _fixed_lists(flat)
+        columns["prediction"] = pa.array(flat[:, 0]) if flat.shape[1] == 1 else _fixed_lists(flat)
+    else:  # raw: each row's output, whatever its shape, as a tensor
+        values = np.ascontiguousarray(outputs, dtype=np.float32)
+        columns["prediction"] = pa.array(values) if values.ndim == 1 else \
+            pa.FixedShapeTensorArray.from_numpy_ndarray(values)
     return pa.table(columns)
 
 

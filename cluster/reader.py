@@ -1,30 +1,26 @@
-"""Reading one shard as batches of numpy arrays, zero-copy wherever Arrow allows it, with bad rows set aside.
+"""Reading one shard as batches of model inputs, zero-copy wherever Arrow allows it, with bad rows set aside.
 
-A row is bad when its features are null, of the wrong length or not finite, or its label is null or
-not a class index. With --on-bad-rows fail (the default) the first one fails the shard, naming the
-file and the row id; with skip, bad rows leave the batch and travel beside it with their reasons.
-The checks cost one pass over the batch when every row is good.
+Each input column is decoded by its kind (cluster.decode). A row is bad when an input is null, of
+the wrong length, not finite or an image that does not decode, or its label is null or not a class.
+With --on-bad-rows fail (the default) the first one fails the shard, naming the file and the row
+id; with skip, bad rows leave the batch and travel beside it with their reasons. The checks cost
+one pass over the batch when every row is good.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cluster import columns, storage
+from cluster import columns, decode, storage
 from cluster.config import JobConfig
+from cluster.decode import Problem
 from cluster.errors import ShardDataError
 from cluster.planner import Shard
-
-# A check's finding: which rows it finds bad, a short reason (metrics.json counts them by it), and a detail per row.
-Problem = tuple[np.ndarray, str, Callable[[int], str]]
 
 
 @dataclass
@@ -46,9 +42,9 @@ class BadRows:
 
 @dataclass
 class Batch:
-    """Rows of a shard: model inputs (rows, *input_shape) float32, labels, int64 row ids, and the rows set aside."""
+    """Rows of a shard: the model's inputs (each with a leading row axis), labels, int64 row ids, rows set aside."""
 
-    features: np.ndarray
+    inputs: list[np.ndarray]
     labels: np.ndarray | None
     row_ids: np.ndarray
     location: str  # the file the rows come from, redacted
@@ -76,7 +72,7 @@ class Batch:
             self.bad.details.append(detail)
         keep = ~bad
         labels = None if self.labels is None else self.labels[keep]
-        return Batch(self.features[keep], labels, self.row_ids[keep], self.location, self.bad), keep
+        return Batch([x[keep] for x in self.inputs], labels, self.row_ids[keep], self.location, self.bad), keep
 
 
 def read_shard(shard: Shard, config: JobConfig):
@@ -121,19 +117,60 @@ def _record_batches(shard: Shard, config: JobConfig):
 
 
 def to_batch(records: pa.RecordBatch, config: JobConfig, shard: Shard, offset: int) -> Batch:
-    """Convert Arrow columns to model inputs; bad rows are set aside (or fail) by the job's policy."""
+    """Convert Arrow columns to the model's inputs; bad rows are set aside (or fail) by the job's policy."""
     first = shard.first_row + offset
     location = storage.redact(shard.location)
-    features, problems = _features(records, config)
+    row_ids = _row_ids(records, config, first, location)
+    transform = config.transform_function()
+    try:
+        inputs, problems = _transformed(records, config, transform, location) if transform else \
+            _inputs(records, config)
+    except decode.RowError as e:
+        raise ShardDataError(f"{location} row id {row_ids[e.row]}: {e}") from None
     labels = None
     if config.label is not None:
         labels, label_problems = _labels(records.column(config.label), config)
         problems += label_problems
-    batch = Batch(features, labels, _row_ids(records, config, first, location), location)
+    batch = Batch(inputs, labels, row_ids, location)
     batch, _ = batch.without(problems, config.on_bad_rows)
-    shape = config.input_shape if config.input_shape is not None else batch.features.shape[1:]
-    batch.features = batch.features.reshape((len(batch.row_ids), *shape))
     return batch
+
+
+def _inputs(records: pa.RecordBatch, config: JobConfig) -> tuple[list[np.ndarray], list[Problem]]:
+    """Each model input decoded by its column's kind; several --features columns stacked as one row of numbers."""
+    inputs, problems = [], []
+    for names in columns.model_inputs(config):
+        if len(names) > 1 or decode.kind_of(names[0], records.column(names[0]).type) == "scalar" and \
+                config.inputs is None:
+            decoded = [decode.decode(records.column(name), name, config) for name in names]
+            array = np.stack([values for values, _ in decoded], axis=1).astype(np.float32, copy=False)
+            found = [p for _, found in decoded for p in found]
+        else:
+            array, found = decode.decode(records.column(names[0]), names[0], config,
+                                         config.input_shape if config.inputs is None else None)
+        if config.inputs is None and config.input_shape is not None:
+            array = array.reshape((len(array), *config.input_shape))
+        inputs.append(array)
+        problems += found
+    return inputs, problems
+
+
+def _transformed(records: pa.RecordBatch, config: JobConfig, transform, location: str):
+    """The model's inputs as the user's --transform makes them from the raw columns (nulls set aside first)."""
+    names = [name for names in columns.model_inputs(config) for name in names]
+    problems = [p for name in names for p in decode.null_rows(records.column(name), name)]
+    raw = {name: decode.raw(records.column(name)) for name in names}
+    try:
+        made = transform(raw)
+    except Exception as e:  # the user's code: name it, the file and the rows (not retried)
+        raise ShardDataError(f"{location} rows {records.num_rows}: --transform {config.transform} raised "
+                             f"{type(e).__name__}: {e}") from None
+    inputs = [np.asarray(a) for a in (made if isinstance(made, (tuple, list)) else (made,))]
+    for array in inputs:
+        if len(array) != records.num_rows:
+            raise ShardDataError(f"{location}: --transform {config.transform} returned {len(array)} rows for a "
+                                 f"batch of {records.num_rows}")
+    return inputs, problems
 
 
 def _row_ids(records: pa.RecordBatch, config: JobConfig, first: int, location: str) -> np.ndarray:
@@ -144,72 +181,6 @@ def _row_ids(records: pa.RecordBatch, config: JobConfig, first: int, location: s
         raise ShardDataError(f"{location} rows {first}-{first + records.num_rows - 1} of the job: id column "
                              f"{config.id!r} holds {column.null_count} nulls")
     return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-
-
-def _features(records: pa.RecordBatch, config: JobConfig) -> tuple[np.ndarray, list[Problem]]:
-    """(rows, width) float32 (bad rows zero-filled), and the problems found."""
-    if not columns.list_column(config):
-        return _scalars([records.column(name) for name in config.features], config.features)
-    column, name = records.column(config.features[0]), config.features[0]
-    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
-            or pa.types.is_fixed_size_list(column.type)):
-        return _scalars([column], (name,))
-    lengths = pc.list_value_length(column).fill_null(-1).to_numpy(zero_copy_only=False)
-    if config.input_shape is not None:
-        width = math.prod(config.input_shape)
-    elif pa.types.is_fixed_size_list(column.type):
-        width = column.type.list_size
-    else:
-        width = int(lengths[0]) if len(lengths) else 0
-    problems: list[Problem] = []
-    nulls = _null_rows(column)
-    if nulls is not None:
-        problems.append((nulls, "null feature", lambda i: f"feature column {name!r} holds a null"))
-    for reason, rows in (("empty list", lengths == 0), ("wrong length", lengths > 0)):
-        wrong = rows & (lengths != width)
-        if wrong.any():
-            problems.append((wrong, reason,
-                             lambda i: f"feature column {name!r} holds {lengths[i]} values where {width} are expected"))
-    if not problems:  # every row whole: a view of the Arrow buffer (zero-copy for float32)
-        flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        features = flat.reshape(len(column), width)
-    else:
-        keep = ~np.logical_or.reduce([mask for mask, _, _ in problems])
-        good = pc.list_flatten(column.filter(pa.array(keep))).to_numpy(zero_copy_only=False)
-        features = np.zeros((len(column), width), np.float32)
-        features[keep] = good.astype(np.float32, copy=False).reshape(int(keep.sum()), width)
-    return features, problems + _non_finite(features)
-
-
-def _scalars(values: list[pa.Array], names) -> tuple[np.ndarray, list[Problem]]:
-    """Several numeric columns stacked as one row each (one copy per batch)."""
-    stacked = np.stack([c.fill_null(0).to_numpy(zero_copy_only=False) for c in values], axis=1)
-    features = stacked.astype(np.float32, copy=False)
-    problems: list[Problem] = []
-    if any(c.null_count for c in values):
-        nulls = np.logical_or.reduce([c.is_null().to_numpy(zero_copy_only=False) for c in values])
-        problems.append((nulls, "null feature", lambda i: f"feature columns {', '.join(names)} hold a null"))
-    return features, problems + _non_finite(features)
-
-
-def _null_rows(column: pa.Array) -> np.ndarray | None:
-    """Rows that are null, or hold a null value, in a list column (None when there are none)."""
-    values = pc.list_flatten(column)
-    if not column.null_count and not values.null_count:
-        return None
-    rows = column.is_null().to_numpy(zero_copy_only=False).copy()
-    if values.null_count:
-        parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
-        rows[parents[values.is_null().to_numpy(zero_copy_only=False)]] = True
-    return rows
-
-
-def _non_finite(features: np.ndarray) -> list[Problem]:
-    """NaN or infinity in a row's features (one check over the batch when there is none)."""
-    if np.isfinite(features).all():
-        return []
-    bad = ~np.isfinite(features.reshape(len(features), -1)).all(axis=1)
-    return [(bad, "non-finite feature", lambda i: "features hold NaN or infinity")]
 
 
 def _labels(column: pa.Array, config: JobConfig) -> tuple[np.ndarray, list[Problem]]:

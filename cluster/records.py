@@ -36,6 +36,9 @@ class ShardSummary:
     bad_row_reasons: dict[str, int]
     started_at: float  # unix seconds
     seconds: float
+    read_s: float  # reading and decoding (on the read-ahead thread, overlapping the rest)
+    compute_s: float  # the forward, predictions and metrics
+    write_s: float  # writing the part file
     partial: dict  # the metrics' partial sums (cluster.metrics)
     engine_allocated_peak_bytes: int
     engine_saved_peak_bytes: int
@@ -66,6 +69,9 @@ class WorkerRecord:
     shards: int = 0
     rows: int = 0
     busy_s: float = 0.0
+    read_s: float = 0.0
+    compute_s: float = 0.0
+    write_s: float = 0.0
     rss_peak_bytes: int = 0
     engine_allocated_peak_bytes: int = 0
     engine_saved_peak_bytes: int = 0
@@ -85,6 +91,9 @@ class WorkerRecord:
         self.shards += 1
         self.rows += summary.rows
         self.busy_s += summary.seconds
+        self.read_s += summary.read_s
+        self.compute_s += summary.compute_s
+        self.write_s += summary.write_s
         self.rss_peak_bytes = max(self.rss_peak_bytes, summary.process_rss_peak_bytes, summary.rss_peak_bytes)
         self.engine_allocated_peak_bytes = max(self.engine_allocated_peak_bytes, summary.engine_allocated_peak_bytes)
         self.engine_saved_peak_bytes = max(self.engine_saved_peak_bytes, summary.engine_saved_peak_bytes)

@@ -57,6 +57,10 @@ def render(result) -> str:
         head = (f"Evaluated {done} in {m['wall_s']:.1f} s ({m['rows_per_s']:,.0f} rows/s) with "
                 f"{sum(1 for w in this_run if w['shards'])} worker(s), grad mode {grad_mode}.")
     lines = [head, *metrics_lines(m)]
+    if this_run:
+        stages = {stage: sum(w[f"{stage}_s"] or 0.0 for w in this_run) for stage in ("read", "compute", "write")}
+        lines.append(f"  time in workers: read and decode {stages['read']:.2f} s (ahead, beside the model), "
+                     f"compute {stages['compute']:.2f} s, write {stages['write']:.2f} s")
     if workers:
         lines.append("Workers:")
         rows = [[w["worker"] if len(runs) < 2 else f"{w['worker']} (run {w['run']})", (w["node"] or "-")[:8],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import engine
@@ -182,3 +183,69 @@ def inf_on_rows(above: float, width: int = 8) -> nn.Module:
 
 def raising_factory() -> nn.Module:
     raise KeyError("no such checkpoint entry: 'encoder.weight'")
+
+
+def image_net(channels: int = 3, classes: int = 4, seed: int = 0) -> nn.Module:
+    """A tiny ConvNet over N x C x H x W images of any size (global average pooling before the classifier)."""
+    engine.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(channels, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(6, classes))
+
+
+class MaskedMean(nn.Module):
+    """forward(ids, mask): the mean of the token embeddings the mask keeps, then a linear classifier."""
+
+    def __init__(self, vocab: int, dim: int, classes: int):
+        super().__init__()
+        self.embed, self.head = nn.Embedding(vocab, dim), nn.Linear(dim, classes)
+
+    def forward(self, ids, mask):
+        keep = mask.float().unsqueeze(-1)
+        return self.head((self.embed(ids) * keep).sum(dim=1) / keep.sum(dim=1))
+
+
+def masked_mean(vocab: int = 50, dim: int = 8, classes: int = 3, seed: int = 0) -> nn.Module:
+    engine.manual_seed(seed)
+    return MaskedMean(vocab, dim, classes)
+
+
+class Outputs(nn.Module):
+    """An MLP returning its logits inside a tuple, a dict or a dataclass, beside another tensor."""
+
+    def __init__(self, form: str, width: int = 8):
+        super().__init__()
+        self.inner, self.form = mlp(width), form
+
+    def forward(self, x):
+        logits = self.inner(x)
+        if self.form == "tuple":
+            return x.sum(dim=1, keepdim=True), logits  # the logits second: --output-key 1 picks them
+        if self.form == "dict":
+            return {"hidden": x, "logits": logits}
+        return Scored(hidden=x, logits=logits)
+
+
+@dataclasses.dataclass
+class Scored:
+    hidden: object
+    logits: object
+
+
+def outputs(form: str = "dict", width: int = 8) -> nn.Module:
+    return Outputs(form, width)
+
+
+class Reshape(nn.Module):
+    """Each row's 8 features as a 2 x 4 map, times two: a per-row tensor output."""
+
+    def forward(self, x):
+        return x.reshape(len(x), 2, 4) * 2
+
+
+def reshape() -> nn.Module:
+    return Reshape()
+
+
+def doubled(columns: dict):
+    """A --transform: the features column, doubled (the reader hands it over as a (rows, 8) array)."""
+    return columns["features"].astype("float32") * 2

@@ -53,7 +53,7 @@ def test_skipped_rows_leave_the_batch_with_their_reasons(tmp_path):
     x[5] = None
     write_parquet(tmp_path / "a.parquet", with_features(table, x))
     (batch,) = batches(tmp_path / "a.parquet", label="label", on_bad_rows="skip", input_shape=(8,))
-    assert batch.row_ids.tolist() == [0, 2] and batch.features.shape == (2, 8)
+    assert batch.row_ids.tolist() == [0, 2] and batch.inputs[0].shape == (2, 8)
     assert batch.bad.row_ids == [1, 3, 4, 5]
     assert batch.bad.reasons == ["non-finite feature", "empty list", "wrong length", "null feature"]
     assert "holds 0 values where 8 are expected" in batch.bad.details[1]

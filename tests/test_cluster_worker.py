@@ -16,7 +16,7 @@ from cluster.config import JobConfig
 from cluster.errors import InputError, ShardDataError
 from cluster.evaluator import ShardEvaluator
 from cluster.outputs import Output, attempt_name, part_name
-from cluster.reader import read_shard, to_batch
+from cluster.reader import Batch, read_shard, to_batch
 
 
 def job(location, **options) -> JobConfig:
@@ -39,9 +39,9 @@ def test_fixed_size_float32_lists_are_converted_without_copying(tmp_path):
     records = feature_table(50).to_batches()[0].slice(10, 20)  # a slice: the offset must be honoured
     batch = to_batch(records, spec, shards_of(spec)[0], 0)
     values = records.column("features").flatten().to_numpy()
-    assert np.shares_memory(batch.features, values)
-    assert batch.features.dtype == np.float32 and batch.features.shape == (20, 8)
-    assert np.array_equal(batch.features.ravel(), values)
+    assert np.shares_memory(batch.inputs[0], values)
+    assert batch.inputs[0].dtype == np.float32 and batch.inputs[0].shape == (20, 8)
+    assert np.array_equal(batch.inputs[0].ravel(), values)
 
 
 def test_arrow_ipc_shards_read_their_record_batches(tmp_path):
@@ -56,14 +56,14 @@ def test_scalar_feature_columns_are_stacked_in_the_given_order(tmp_path):
     pq.write_table(pa.table({"b": [1.0, 2.0], "a": [10.0, 20.0], "y": [0, 1]}), tmp_path / "s.parquet")
     spec = job(tmp_path / "s.parquet", features="a,b", label="y", batch_size=10)
     (batch,) = read_shard(shards_of(spec)[0], spec)
-    assert batch.features.tolist() == [[10.0, 1.0], [20.0, 2.0]]
+    assert batch.inputs[0].tolist() == [[10.0, 1.0], [20.0, 2.0]]
 
 
 def test_features_reshape_to_the_declared_input_shape(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", feature_table(4, width=8))
     spec = job(path, input_shape=(2, 2, 2), batch_size=10)
     (batch,) = read_shard(shards_of(spec)[0], spec)
-    assert batch.features.shape == (4, 2, 2, 2)
+    assert batch.inputs[0].shape == (4, 2, 2, 2)
 
 
 def test_row_ids_come_from_the_id_column_or_the_global_row_number(tmp_path):
@@ -161,7 +161,7 @@ def test_a_model_that_re_enables_grad_is_caught(tmp_path, dataset):
 def test_probe_names_a_width_the_model_does_not_take(tmp_path):
     evaluator = ShardEvaluator(config(tmp_path, tmp_path))
     with pytest.raises(InputError, match="does not take rows of shape 9"):
-        evaluator.probe((9,), pa.int64())
+        evaluator.probe(Batch([np.zeros((2, 9), np.float32)], None, np.arange(2), "x"), pa.int64())
 
 
 def test_part_files_read_back_as_one_dataset(tmp_path, dataset):

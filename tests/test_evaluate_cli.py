@@ -102,7 +102,7 @@ def test_regression_and_raw_tasks_on_scalar_feature_columns(tmp_path, ray_cluste
     assert metrics["mse"] == pytest.approx(((p - y) ** 2).mean(), rel=1e-5)
     assert main([*common, "--task", "raw", "--output", str(tmp_path / "raw")]) == 0
     raw, metrics = read_outputs(tmp_path / "raw")
-    assert raw.schema.field("prediction").type.list_size == 1 and metrics["rows"] == 200
+    assert raw.schema.field("prediction").type.shape == [1] and metrics["rows"] == 200  # a fixed_shape_tensor
 
 
 def test_toml_job_file_and_flags_winning_over_it(tmp_path, ray_cluster):
