@@ -16,7 +16,7 @@ from importlib import metadata as _metadata
 
 import engine
 import zoo
-from cluster import storage
+from cluster import storage, tracking
 from cluster.errors import InputError
 
 TASKS = ("classification", "regression", "raw")
@@ -65,6 +65,7 @@ class JobConfig:
     output: str = option("eval-output", "where outputs go: a directory or URI")
     resume: bool = option(False, "continue an interrupted run in --output")
     overwrite: bool = option(False, "replace whatever --output holds")
+    mlflow: str | None = option(None, "log the run to this MLflow tracking server", metavar="URI")
     # On what cluster.
     address: str | None = option(None, "Ray cluster: 'auto', 'ray://host:port' or host:port (also RAY_ADDRESS); "
                                  "none starts a local Ray")
@@ -109,6 +110,8 @@ class JobConfig:
             raise InputError("--top-k needs a classification task")
         if self.resume and self.overwrite:
             raise InputError("--resume and --overwrite contradict each other: choose one")
+        if self.mlflow:
+            tracking.check_available()
         if not isinstance(self.model, str) and not callable(self.model):
             raise InputError(f"--model must be a name or a callable, got {type(self.model).__name__}")
 
@@ -139,7 +142,8 @@ class JobConfig:
         """The configuration as job.json records it: every option, with credentials redacted."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(data=[storage.redact(d) for d in self.data], output=storage.redact(self.output),
-                      weights=storage.redact(self.weights) if self.weights else None, model=self.model_name())
+                      weights=storage.redact(self.weights) if self.weights else None, model=self.model_name(),
+                      mlflow=storage.redact(self.mlflow) if self.mlflow else None)
         return json.loads(json.dumps(values, default=str))  # tuples as lists, anything else as text
 
     def fingerprint(self, shards) -> str:

@@ -14,12 +14,13 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from cluster import columns, metrics, planner
+from cluster import columns, metrics, planner, tracking
 from cluster.config import JobConfig, versions
 from cluster.errors import InputError
 from cluster.evaluator import ShardEvaluator
 from cluster.outputs import Output, part_name
 from cluster.records import ShardRecord, ShardSummary, WorkerRecord
+from cluster.report import write_report
 from cluster.storage import redact
 from cluster.tables import shards_table, workers_table
 
@@ -131,5 +132,7 @@ def _finish(out: Output, config: JobConfig, records: list[ShardRecord], workers:
     out.write_table("shards.parquet", shards_out)
     out.write_json("metrics.json", result_metrics)
     out.write_json("job.json", {**record, "finished": datetime.now(timezone.utc).isoformat(), "wall_s": wall})
+    write_report(out.location)
     out.mark_finished()
+    tracking.log_run(config.mlflow, out.location, config.record(), result_metrics)
     return EvalResult(result_metrics, workers_out, shards_out, out.predictions_dataset(), out.location, wall)
