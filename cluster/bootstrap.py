@@ -4,7 +4,17 @@ A worker weights each row in each replicate (poisson_weights) and adds weights.T
 BootstrapSums; the driver merges the shards' sums and turns each replicate's sums into an estimate
 (classification_replicates, ratio_replicates), whose spread is the interval (stats.bootstrap_interval).
 No per-row state is kept, and the weights do not depend on how rows are split among shards, batches
-or workers.
+or workers. Per batch, in a worker:
+
+    weights = poisson_weights(seed, row_ids, replicates)            # (rows, replicates) float32
+    sums.add(weights, classification_values(losses, labels, predictions, classes, per_class=classes <= 100))
+    by_slice.add(weights, values, groups=codes, keys=slice_values)  # codes: each row's index in slice_values
+    pair.add(weights, comparison_values(correct_a, correct_b))
+
+and at the driver, after merging the shards' BootstrapSums.from_json(...):
+
+    bootstrap_interval(classification_replicates(sums)["macro_f1"], level)
+    bootstrap_interval(ratio_replicates(by_slice, "correct", key=value), level)
 """
 
 from __future__ import annotations

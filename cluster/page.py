@@ -28,7 +28,8 @@ def render(files: RunFiles) -> str:
     """The page, as text."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("cluster", "templates"), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    environment.filters.update(number=_number, mib=lambda b: "" if b is None else f"{b / charts.MIB:,.1f} MiB")
+    environment.filters.update(number=_number, mib=lambda b: "" if b is None else f"{b / charts.MIB:,.1f} MiB",
+                               p_value=lambda p: "–" if p is None else f"{p:.3g}")
     metrics, config = files.metrics, files.job.get("config", {})
     models = metrics.get("models") or {None: metrics}
     slices = _slices_view(models)
@@ -58,7 +59,7 @@ def _model_view(name: str | None, metrics: dict) -> dict:
     """One model's headline metrics with their intervals, and its charts."""
     ci = metrics.get("ci") or {}
     values = {**metrics, "ece": (metrics.get("calibration") or {}).get("ece")}
-    headline = [{"name": label.format(top_k=metrics.get("top_k")), "value": values[key], "interval": ci.get(key)}
+    headline = [{"name": label.format(top_k=metrics.get("top_k") or "k"), "value": values[key], "interval": ci.get(key)}
                 for key, label in HEADLINE if values.get(key) is not None]
     figures = []
     if metrics.get("confusion_matrix"):

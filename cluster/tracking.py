@@ -28,7 +28,7 @@ EXPERIMENT = "evalpipe"
 PARAM_CHARS = 500  # MLflow servers before 2.x refuse longer param values
 ARTIFACT_BYTES = 64 * 2 ** 20  # larger top-level files (a big bad_rows.parquet) stay in the output only
 NOT_METRICS = ("confusion_matrix", "bins")  # tables, not numbers to track: metrics.json (an artifact) holds them
-_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
+_METRICS_PER_CALL, _PARAMS_PER_CALL = 1000, 100  # MLflow's limits on one log_batch call
 
 
 def check_available() -> None:
@@ -55,10 +55,12 @@ def log_run(mlflow_uri: str | None, output_location: str, config_record: dict, m
         run = client.create_run(experiment, run_name=str(config_record.get("model", "evalpipe")),
                                 tags={"evalpipe.output": storage.redact(output_location)})
         run_id, now = run.info.run_id, int(time.time() * 1000)
-        client.log_batch(run_id, params=[Param(k, v) for k, v in flatten_params(config_record).items()])
-        numbers = list(flatten_metrics(metrics).items())
-        for start in range(0, len(numbers), _BATCH):
-            client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in numbers[start:start + _BATCH]])
+        params = [Param(k, v) for k, v in flatten_params(config_record).items()]
+        for start in range(0, len(params), _PARAMS_PER_CALL):
+            client.log_batch(run_id, params=params[start:start + _PARAMS_PER_CALL])
+        numbers = [Metric(k, v, now, 0) for k, v in flatten_metrics(metrics).items()]
+        for start in range(0, len(numbers), _METRICS_PER_CALL):
+            client.log_batch(run_id, metrics=numbers[start:start + _METRICS_PER_CALL])
         with tempfile.TemporaryDirectory(prefix="evalpipe-artifacts-") as folder:
             _copy_small_files(output_location, folder)
             client.log_artifacts(run_id, folder)
