@@ -2,7 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bootstrap_cost.py [--rows 4096] [--replicates 200]
 
-Prints the best of many turns, in microseconds per batch, with BLAS on one thread as in a worker:
+Prints the best of many rounds, in microseconds per batch, with BLAS on one thread as in a worker:
 the weights alone (uint8 and float32), one accumulate step for loss and accuracy, the same with
 macro-F1's per-class columns (10 classes), and the forward pass of the bundled ConvNet and of the
 benchmarks' MLP on the same rows, so the bootstrap's share of a batch can be read off.
@@ -28,15 +28,16 @@ from cluster import bootstrap  # noqa: E402
 CLASSES = 10
 
 
-def best_us(step, turns: int) -> float:
-    """The fastest of `turns` calls, in microseconds (the machine's other load only slows calls down)."""
-    step()
-    times = []
+def best_us(steps: dict, turns: int) -> dict[str, float]:
+    """Each step's fastest call over `turns` rounds, in microseconds; rounds visit every step in turn, so that the
+    machine's other load (which only slows calls down) falls on all of them alike."""
+    best = {name: float("inf") for name in steps}
     for _ in range(turns):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e6
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: seconds * 1e6 for name, seconds in best.items()}
 
 
 def accumulate(row_ids, losses, labels, predictions, replicates: int, per_class: bool) -> None:
@@ -68,14 +69,12 @@ def main() -> None:
         f"accumulate: + macro-F1 ({CLASSES} classes)":
             lambda: accumulate(row_ids, losses, labels, predictions, replicates, True),
         "forward: benchmarks' MLP 64-256-10": lambda: mlp(vectors).numpy(),
-        "forward: bundled ConvNet": lambda: convnet(images).numpy(),
     }
-    print(f"{n} rows x {replicates} replicates, best of {args.turns} turns, one BLAS thread")
+    print(f"{n} rows x {replicates} replicates, best of {args.turns} rounds, one BLAS thread")
     with threadpool_limits(1), engine.no_grad():
-        for name, step in steps.items():
-            turns = args.turns if "ConvNet" not in name else max(5, args.turns // 20)
-            print(f"  {name:42s} {best_us(step, turns):10,.0f} us")
-
+        convnet_us = best_us({"convnet": lambda: convnet(images).numpy()}, max(3, args.turns // 40))["convnet"]
+        for name, us in {**best_us(steps, args.turns), "forward: bundled ConvNet": convnet_us}.items():
+            print(f"  {name:42s} {us:10,.0f} us")
 
 if __name__ == "__main__":
     main()

@@ -45,8 +45,10 @@ def render(files: RunFiles) -> str:
 
 
 def _html(figure) -> str:
+    # No "Share chart" button: it uploads the chart to Plotly's cloud, and this page is meant to stay on the machine.
     return pio.to_html(figure, full_html=False, include_plotlyjs=False,
-                       config={"displaylogo": False, "responsive": True})
+                       config={"displaylogo": False, "responsive": True, "showSendToCloud": False,
+                               "modeBarButtonsToRemove": ["sendChartToCloud"]})
 
 
 def _started(job: dict) -> str:

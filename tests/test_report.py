@@ -140,7 +140,8 @@ def _open(browser, report: Path, screenshot: str) -> dict:
         charts: document.querySelectorAll('.plotly-graph-div').length,
         drawn: Array.from(document.querySelectorAll('.plotly-graph-div'))
                     .filter(d => d.classList.contains('js-plotly-plot') && d.querySelector('svg.main-svg')).length,
-        bars: document.querySelectorAll('.plotly-graph-div g.point, .plotly-graph-div g.hm').length})""")
+        bars: document.querySelectorAll('.plotly-graph-div g.point, .plotly-graph-div g.hm').length,
+        uploads: document.querySelectorAll('.modebar-btn[data-title^="Share"]').length})""")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
     context.close()
@@ -173,3 +174,8 @@ def test_the_report_of_several_models_with_slices_draws_every_chart_in_chromium_
 def test_opening_the_report_sends_no_request_off_the_page(which, request):
     requests = request.getfixturevalue(which)["requests"]
     assert requests and all(url.startswith(("file://", "data:")) for url in requests), requests
+
+
+@pytest.mark.parametrize("which", ["real_page", "multi_model_page"])
+def test_the_charts_offer_no_button_that_uploads_them(which, request):
+    assert request.getfixturevalue(which)["uploads"] == 0
