@@ -137,7 +137,7 @@ class BootstrapSums:
         return merged
 
     def to_json(self) -> dict:
-        """A JSON-able dict: each group's sums as base64 little-endian float64 (exact, and a third of decimal text)."""
+        """A JSON-able dict: each group's sums as base64 little-endian float64 (exact, half the size of decimals)."""
         return {"replicates": self.replicates, "columns": list(self.columns),
                 "groups": [[_json_key(key), base64.b64encode(total.astype("<f8").tobytes()).decode()]
                            for key, total in self.sums.items()]}
