@@ -17,7 +17,7 @@ from importlib import metadata as _metadata
 
 import engine
 import zoo
-from cluster import storage
+from cluster import storage, tracking
 from cluster.errors import InputError
 
 TASKS = ("classification", "regression", "raw")
@@ -91,6 +91,7 @@ class JobConfig:
     output: str = option("eval-output", "where outputs go: a directory or URI")
     resume: bool = option(False, "continue an interrupted run in --output")
     overwrite: bool = option(False, "replace whatever --output holds")
+    mlflow: str | None = option(None, "log the run to this MLflow tracking server", metavar="URI")
     # On what cluster.
     address: str | None = option(None, "Ray cluster: 'auto', 'ray://host:port' or host:port (also RAY_ADDRESS); "
                                  "none starts a local Ray")
@@ -165,6 +166,8 @@ class JobConfig:
             raise InputError("--top-k needs a classification task")
         if self.resume and self.overwrite:
             raise InputError("--resume and --overwrite contradict each other: choose one")
+        if self.mlflow:
+            tracking.check_available()
         if not isinstance(self.model, str) and not callable(self.model):
             raise InputError(f"--model must be a name or a callable, got {type(self.model).__name__}")
 
@@ -205,7 +208,8 @@ class JobConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(data=[storage.redact(d) for d in self.data], output=storage.redact(self.output),
                       address=storage.redact(self.address) if self.address else None,
-                      weights=storage.redact(self.weights) if self.weights else None, model=self.model_name())
+                      weights=storage.redact(self.weights) if self.weights else None, model=self.model_name(),
+                      mlflow=storage.redact(self.mlflow) if self.mlflow else None)
         return json.loads(json.dumps(values, default=str))  # tuples as lists, anything else as text
 
     def fingerprint(self, shards, files) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from cluster import columns, decode, metrics, planner, storage
+from cluster import columns, decode, metrics, planner, storage, tracking
 from cluster.config import JobConfig, versions
 from cluster.errors import InputError, JobFailed, ShardDataError
 from cluster.evaluator import ShardEvaluator
@@ -24,6 +24,7 @@ from cluster.lease import Lease
 from cluster.outputs import JOB, WRITER, Output
 from cluster.reader import Batch, read_shard
 from cluster.records import ShardRecord, ShardSummary, WorkerRecord
+from cluster.report import write_report
 from cluster.tables import BAD_ROWS_SCHEMA, shards_table, workers_table
 
 PROBE_ROWS = 8  # rows read to find the data's first good row, run through the model before any actor starts
@@ -214,10 +215,12 @@ def _finish(out: Output, config: JobConfig, records: list[ShardRecord], workers:
         out.merge_bad_rows(BAD_ROWS_SCHEMA)
     out.write_json("metrics.json", result_metrics)
     out.write_json(JOB, {**job, "finished": finished_at, "wall_s": wall})
+    write_report(out.location)
     if summaries and not result_metrics["rows"]:
         raise JobFailed(f"every one of the {result_metrics['bad_rows']['rows']:,} rows was set aside as bad: see "
                         f"{storage.redact(out.path('bad_rows.parquet'))}")
     out.mark_finished()
+    tracking.log_run(config.mlflow, out.location, config.record(), result_metrics)
     return EvalResult(result_metrics, workers_out, shards_out, out.predictions_dataset(), out.location, wall)
 
 

@@ -70,5 +70,5 @@ def render(result) -> str:
         lines += table_lines(["worker", "node", "rows", "rows/s", "peak RSS", "engine peak", "saved for bwd",
                               "shards", "retries"], rows)
     lines.append(f"Outputs in {redact(result.output)}: predictions/ (Parquet), workers.parquet, shards.parquet, "
-                 "metrics.json, job.json, _SUCCESS")
+                 "metrics.json, job.json, report.html, _SUCCESS")
     return "\n".join(lines)

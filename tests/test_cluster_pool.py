@@ -139,7 +139,7 @@ def test_result_tables_and_files(dataset, tmp_path):
     result = run(dataset, tmp_path / "out", shard_rows=200, top_k=2)
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} == {"predictions", "workers.parquet", "shards.parquet", "metrics.json",
-                                              "job.json", "_SUCCESS"}
+                                              "job.json", "report.html", "_SUCCESS"}
     assert pq.read_table(out / "workers.parquet").equals(result.workers)
     assert result.shards.num_rows == 5 and set(result.shards.column("attempts").to_pylist()) == {1}
     assert 0 <= result.metrics["top_k_accuracy"] <= 1 and result.metrics["top_k_accuracy"] >= result.metrics["accuracy"]

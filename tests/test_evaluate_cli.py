@@ -47,7 +47,7 @@ def test_the_default_command_evaluates_the_bundled_convnet_on_the_bundled_digits
     assert metrics["accuracy"] >= 0.98
     assert "accuracy" in done.stdout and "Workers:" in done.stdout and "eval-output" in done.stdout
     assert {p.name for p in out.iterdir()} == {"predictions", "workers.parquet", "shards.parquet", "metrics.json",
-                                              "job.json", "_SUCCESS"}
+                                              "job.json", "report.html", "_SUCCESS"}
     job = json.loads((out / "job.json").read_text())
     assert job["config"]["model"] == "convnet" and {"ray", "numpy", "pyarrow", "project"} <= set(job["versions"])
     assert "progress:" in done.stderr  # not a terminal: plain progress lines
