@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from cluster import columns, decode, metrics, planner, storage, tracking
 from cluster.config import JobConfig, versions
@@ -26,6 +26,9 @@ from cluster.reader import Batch, read_shard
 from cluster.records import ShardRecord, ShardSummary, WorkerRecord
 from cluster.report import write_report
 from cluster.tables import BAD_ROWS_SCHEMA, shards_table, workers_table
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 PROBE_ROWS = 8  # rows read to find the data's first good row, run through the model before any actor starts
 

@@ -13,14 +13,17 @@ and a late or losing attempt is never visible. Only what this project writes is 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cluster import storage
 from cluster.lease import LEASE
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 MARKER = "_SUCCESS"
 JOB = "job.json"
@@ -166,6 +169,7 @@ class Output:
             stream.write(b"")
 
     def predictions_dataset(self) -> ds.Dataset:
+        import pyarrow.dataset as ds  # here: it imports pandas where installed, which workers never need
         filesystem, path = storage.resolve(self.predictions)
         return ds.dataset(path, format="parquet", filesystem=filesystem)
 
