@@ -17,3 +17,4 @@ from engine.ops import gelu, leaky_relu, linear, log_softmax, relu, sigmoid, sil
 from engine.ops.conv import conv1d, conv2d  # noqa: F401
 from engine.ops.norm import batch_norm, layer_norm  # noqa: F401
 from engine.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
+from engine.ops.reduce import normalize  # noqa: F401
