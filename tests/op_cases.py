@@ -325,3 +325,37 @@ case("normalize", lambda m, x: m.nn.functional.normalize(x), randn(3, 4))
 case("normalize-p1_last_dim", lambda m, x: m.nn.functional.normalize(x, p=1.0, dim=-1), away(3, 4))
 case("normalize-zero_row", lambda m, x: m.nn.functional.normalize(x * m.tensor([[1.0], [0.0], [1.0]])),
      randn(3, 4))
+
+_sdpa = lambda m, *xs, **kw: m.nn.functional.scaled_dot_product_attention(*xs, **kw)  # noqa: E731
+_ATTEND = np.array([[1, 0, 1, 1, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 1]], bool)  # True: may attend
+_NO_KEYS = np.array([[1, 1, 0, 1, 1], [0, 0, 0, 0, 0], [1, 0, 1, 1, 1]], bool)  # query 1 may attend to nothing
+case("sdpa", _sdpa, randn(2, 2, 3, 4), randn(2, 2, 5, 4), randn(2, 2, 5, 3))
+case("sdpa-3d", _sdpa, randn(2, 3, 4), randn(2, 5, 4), randn(2, 5, 4))
+case("sdpa-bool_mask", lambda m, q, k, v: _sdpa(m, q, k, v, attn_mask=m.tensor(_ATTEND)), randn(2, 3, 4),
+     randn(2, 5, 4), randn(2, 5, 4))
+case("sdpa-row_with_no_keys", lambda m, q, k, v: _sdpa(m, q, k, v, attn_mask=m.tensor(_NO_KEYS)), randn(2, 3, 4),
+     randn(2, 5, 4), randn(2, 5, 4))
+case("sdpa-float_mask_gets_gradient", lambda m, q, k, v, mask: _sdpa(m, q, k, v, attn_mask=mask), randn(2, 3, 4),
+     randn(2, 5, 4), randn(2, 5, 4), randn(3, 5))
+case("sdpa-causal", lambda m, q, k, v: _sdpa(m, q, k, v, is_causal=True), randn(2, 3, 4), randn(2, 5, 4),
+     randn(2, 5, 4))
+case("sdpa-scale", lambda m, q, k, v: _sdpa(m, q, k, v, scale=0.3), randn(1, 4, 4), randn(1, 4, 4), randn(1, 4, 2))
+case("sdpa-gqa", lambda m, q, k, v: _sdpa(m, q, k, v, enable_gqa=True), randn(1, 4, 3, 4), randn(1, 2, 5, 4),
+     randn(1, 2, 5, 4))
+
+
+def _mha(m, x, in_w, in_b, out_w, out_b, **kw):
+    """Self-attention through the functional form, sequence first: x (L, N, E) with 2 heads."""
+    return m.nn.functional.multi_head_attention_forward(x, x, x, 4, 2, in_w, in_b, None, None, False, 0.0, out_w, out_b,
+                                                        **kw)
+
+
+_PADDING = np.array([[False, False, True], [False, False, False]])
+case("multi_head_attention_forward", lambda m, *xs: _mha(m, *xs, need_weights=False)[0], randn(3, 2, 4),
+     randn(12, 4), randn(12), randn(4, 4), randn(4))
+case("multi_head_attention_forward-weights", lambda m, *xs: _mha(m, *xs, average_attn_weights=False), randn(3, 2, 4),
+     randn(12, 4), randn(12), randn(4, 4), randn(4))
+case("multi_head_attention_forward-padding_and_causal",
+     lambda m, *xs: _mha(m, *xs, key_padding_mask=m.tensor(_PADDING), need_weights=False,
+                         attn_mask=m.triu(m.ones(3, 3, dtype=m.bool), 1))[0],
+     randn(3, 2, 4), randn(12, 4), randn(12), randn(4, 4), randn(4))
