@@ -103,3 +103,9 @@ def test_tensors_are_never_nested():
 def test_repeat_refuses_fewer_sizes_than_dimensions():
     with pytest.raises(RuntimeError, match="can not be smaller"):
         engine.ones(2, 3).repeat(2)
+
+
+def test_erf_in_float64_is_exact():
+    x = np.linspace(-6, 6, 101)
+    np.testing.assert_allclose(engine.erf(engine.tensor(x)).numpy(), torch.erf(torch.tensor(x)).numpy(),
+                               rtol=1e-15, atol=1e-16)

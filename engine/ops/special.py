@@ -14,11 +14,16 @@ from engine.tensor import Tensor
 class Erf(Function):
     def forward(self, a):
         self.save(a)
+        if a.dtype == np.float64:  # exact, elementwise in Python: float64 asks for more than the fast fit gives
+            return _exact_erf(a).astype(np.float64)
         return _erf(a).astype(a.dtype, copy=False)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
         return (g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),)
+
+
+_exact_erf = np.frompyfunc(math.erf, 1, 1)
 
 
 class Rsqrt(Function):
