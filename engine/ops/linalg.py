@@ -38,7 +38,10 @@ class Linear(Function):
     """x @ weight.T + bias in one pass: the GEMM writes a fresh output and the bias adds in place."""
 
     def forward(self, x, weight, bias):
-        out = x @ weight.T
+        if x.ndim > 2 and x.flags.c_contiguous:  # one big GEMM, not one per leading index
+            out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + weight.shape[:1])
+        else:
+            out = x @ weight.T
         if bias is not None:
             out += bias
         # The weight's gradient needs x, x's gradient needs the weight: keep only what will be used.

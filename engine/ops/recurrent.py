@@ -2,10 +2,10 @@
 
 Forward, per layer: one GEMM gives every timestep's input contribution (all directions) up front; each
 step then does the small (directions, N, H) x (H, gates * H) recurrent GEMM and the gate math on raw
-arrays, in place. Sigmoid gates are computed as 0.5 * tanh(z / 2) + 0.5 with the halving folded into
-copies of their weight rows, so one tanh pass covers every gate. Both directions of a bidirectional
-layer advance in the same step (direction 1 walks the sequence backwards). Dropout between layers
-multiplies by masks the module draws.
+arrays, in place, with PyTorch's weight arrays as they are (no copies). An LSTM's gates come from one
+exp pass: sigmoid(z) = 1 / (1 + exp(-z)), and tanh(z) = 2 * sigmoid(2z) - 1 for g. Both directions of a
+bidirectional layer advance in the same step (direction 1 walks the sequence backwards). Dropout
+between layers multiplies by masks the module draws.
 
 Backward: backpropagation through time by hand, layer by layer from the top, from what the forward
 kept when recording (each layer's input and output, the activated gates and, for LSTM, the cell
@@ -24,9 +24,9 @@ from engine.autograd.function import Function
 from engine.tensor import Tensor
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-# Row order the forward uses inside, as a permutation of PyTorch's: sigmoid gates first, then the tanh ones.
-_ORDER = {"LSTM": (0, 1, 3, 2), "GRU": (0, 1, 2), "RNN_TANH": (0,), "RNN_RELU": (0,)}
-_SIGMOID_GATES = {"LSTM": 3, "GRU": 2, "RNN_TANH": 0, "RNN_RELU": 0}
+# LSTM gates (PyTorch's order i, f, g, o) come from one exp of the pre-activations times these factors:
+# sigmoid(z) = 1 / (1 + exp(-z)), and tanh(z) = 2 * sigmoid(2z) - 1 for g.
+_LSTM_SCALES = (-1.0, -1.0, -2.0, -1.0)
 
 
 def _at(a: np.ndarray, t: int, batch_first: bool) -> np.ndarray:
@@ -40,30 +40,20 @@ def _time(d: int, s: int, steps: int) -> int:
 
 
 class _Prepared:
-    """One layer's weights as the forward uses them: rows reordered, sigmoid rows halved, directions stacked.
-
-    The input weights of all directions are one (directions * gates * H, I) matrix, so one GEMM serves
-    them all; the recurrent ones are (directions, H, gates * H) views of row-major copies (BLAS reads them
-    transposed, which is faster here than a transposed copy).
-    """
+    """One layer's weights as the forward uses them: PyTorch's own arrays (no copies), the two biases
+    summed (for GRU, all but b_hn, which acts inside r * (W_hn h + b_hn)), and the LSTM gate factors."""
 
     def __init__(self, mode: str, hidden: int, weights: list):
-        gates, n_sig = GATES[mode], _SIGMOID_GATES[mode]
-        rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in _ORDER[mode]])
+        self.mode = mode
+        self.w_ih = [w_ih for w_ih, _, _, _ in weights]
+        self.w_hh_t = [w_hh.T for _, w_hh, _, _ in weights]  # BLAS reads the row-major weight transposed
+        self.bias = [None if b_ih is None else self._bias(mode, hidden, b_ih, b_hh) for _, _, b_ih, b_hh in weights]
         dtype = weights[0][0].dtype
-        scale = np.ones((gates * hidden, 1), dtype)
-        scale[:n_sig * hidden] = 0.5
-        self.w_ih = np.concatenate([w_ih[rows] * scale for w_ih, _, _, _ in weights])
-        self.w_hh_t = np.swapaxes(np.stack([w_hh[rows] * scale for _, w_hh, _, _ in weights]), 1, 2)
-        self.bias = None
-        if weights[0][2] is not None:
-            self.bias = np.concatenate([self._bias(mode, hidden, b_ih, b_hh)[rows] * scale[:, 0]
-                                        for _, _, b_ih, b_hh in weights])
-        # GRU's b_hn stays inside r * (W_hn h + b_hn): it cannot join the input side.
         self.b_hn = None
         if mode == "GRU":
             self.b_hn = np.stack([(b_hh[2 * hidden:] if b_hh is not None else np.zeros(hidden, dtype))[None]
                                   for _, _, _, b_hh in weights])
+        self.scale = np.repeat(np.asarray(_LSTM_SCALES, dtype), hidden) if mode == "LSTM" else None
 
     @staticmethod
     def _bias(mode: str, hidden: int, b_ih: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
@@ -183,13 +173,15 @@ class Recurrence(Function):
 
 
 def _input_gates(x: np.ndarray, prep: _Prepared, directions: int) -> list:
-    """x @ W_ih^T (+ bias) for every timestep and direction in one GEMM, in x's layout; one view per direction."""
-    flat = x.reshape(-1, x.shape[-1]) @ prep.w_ih.T
-    if prep.bias is not None:
-        flat += prep.bias
-    gates = flat.reshape(x.shape[:-1] + (prep.w_ih.shape[0],))
-    width = prep.w_ih.shape[0] // directions
-    return [gates[..., d * width:(d + 1) * width] for d in range(directions)]
+    """x @ W_ih^T (+ bias) for every timestep at once, in x's layout: one GEMM per direction."""
+    flat = x.reshape(-1, x.shape[-1])
+    gates = []
+    for w_ih, bias in zip(prep.w_ih, prep.bias):
+        g = flat @ w_ih.T
+        if bias is not None:
+            g += bias
+        gates.append(g.reshape(x.shape[:-1] + (w_ih.shape[0],)))
+    return gates
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -225,48 +217,57 @@ def _run(mode, prep, xg, h0, c0, out, bf, recording) -> dict:
     cells = np.empty((steps, directions, n, hidden), out.dtype) if recording and mode == "LSTM" else None
     tmp = np.empty((directions, n, hidden), out.dtype)
     step = {"LSTM": _lstm_step, "GRU": _gru_step}.get(mode, _rnn_step)
-    for s in range(steps):
-        a = kept[s] if kept is not None else scratch
-        times = [_time(d, s, steps) for d in range(directions)]
-        x_t = [_at(xg[d], t, bf) for d, t in enumerate(times)]
-        c_next = cells[s] if cells is not None else c
-        step(a, h, c, c_next, x_t, prep, tmp, hidden, mode)
-        c = c_next
-        for d, t in enumerate(times):
-            _at(out, t, bf)[:, d * hidden:(d + 1) * hidden] = h[d]
+    with np.errstate(over="ignore"):  # exp(large) = inf is a saturated gate, not an error
+        for s in range(steps):
+            a = kept[s] if kept is not None else scratch
+            times = [_time(d, s, steps) for d in range(directions)]
+            c_next = cells[s] if cells is not None else c
+            step(a, h, c, c_next, [_at(xg[d], t, bf) for d, t in enumerate(times)], prep, tmp, hidden)
+            c = c_next
+            for d, t in enumerate(times):
+                _at(out, t, bf)[:, d * hidden:(d + 1) * hidden] = h[d]
     return {"h": h, "c": c, "gates": kept, "cells": cells}
 
 
-def _add_inputs(a: np.ndarray, x_t: list) -> None:
-    for d, xd in enumerate(x_t):
-        a[d] += xd
+def _sigmoid_of_negated(a: np.ndarray) -> None:
+    """a <- 1 / (1 + exp(a)), in place: the sigmoid of -a (exp overflowing to inf gives 0, as it should)."""
+    np.exp(a, out=a)
+    a += 1
+    np.divide(1, a, out=a)
 
 
-def _lstm_step(a, h, c, c_next, x_t, prep, tmp, hidden, mode) -> None:
-    """a <- [i, f, o, g] activated; c_next <- f * c + i * g; h <- o * tanh(c_next)."""
-    np.matmul(h, prep.w_hh_t, out=a)
-    _add_inputs(a, x_t)
-    np.tanh(a, out=a)
-    sig = a[..., :3 * hidden]
-    sig *= 0.5
-    sig += 0.5
+def _recurrent_gemm(h: np.ndarray, prep: _Prepared, a: np.ndarray, x_t: list, columns: slice = slice(None)) -> None:
+    """a[d][:, columns] <- h[d] @ W_hh[d]^T (+ x_t[d]) for each direction."""
+    for d, w_hh_t in enumerate(prep.w_hh_t):
+        np.matmul(h[d], w_hh_t, out=a[d, :, columns])
+        if x_t is not None:
+            a[d] += x_t[d]
+
+
+def _lstm_step(a, h, c, c_next, x_t, prep, tmp, hidden) -> None:
+    """a <- [i, f, g, o] activated; c_next <- f * c + i * g; h <- o * tanh(c_next)."""
+    _recurrent_gemm(h, prep, a, x_t)
+    a *= prep.scale
+    _sigmoid_of_negated(a)
+    g = a[..., 2 * hidden:3 * hidden]  # sigmoid(2z): tanh(z) = 2 sigmoid(2z) - 1
+    g *= 2
+    g -= 1
     np.multiply(a[..., hidden:2 * hidden], c, out=c_next)
-    np.multiply(a[..., :hidden], a[..., 3 * hidden:], out=tmp)
+    np.multiply(a[..., :hidden], g, out=tmp)
     c_next += tmp
     np.tanh(c_next, out=tmp)
-    np.multiply(a[..., 2 * hidden:3 * hidden], tmp, out=h)
+    np.multiply(a[..., 3 * hidden:], tmp, out=h)
 
 
-def _gru_step(a, h, c, c_next, x_t, prep, tmp, hidden, mode) -> None:
+def _gru_step(a, h, c, c_next, x_t, prep, tmp, hidden) -> None:
     """a <- [r, z, W_hn h + b_hn, n]; h <- n + z * (h - n), with n = tanh(x_n + r * (W_hn h + b_hn))."""
-    np.matmul(h, prep.w_hh_t, out=a[..., :3 * hidden])
+    _recurrent_gemm(h, prep, a, None, slice(0, 3 * hidden))
     a[..., 2 * hidden:3 * hidden] += prep.b_hn
-    for d, xd in enumerate(x_t):
-        a[d, :, :2 * hidden] += xd[:, :2 * hidden]
     rz = a[..., :2 * hidden]
-    np.tanh(rz, out=rz)
-    rz *= 0.5
-    rz += 0.5
+    for d, xd in enumerate(x_t):
+        rz[d] += xd[:, :2 * hidden]
+    np.negative(rz, out=rz)
+    _sigmoid_of_negated(rz)
     new = a[..., 3 * hidden:]
     np.multiply(a[..., :hidden], a[..., 2 * hidden:3 * hidden], out=new)
     for d, xd in enumerate(x_t):
@@ -277,11 +278,10 @@ def _gru_step(a, h, c, c_next, x_t, prep, tmp, hidden, mode) -> None:
     np.add(new, tmp, out=h)
 
 
-def _rnn_step(a, h, c, c_next, x_t, prep, tmp, hidden, mode) -> None:
+def _rnn_step(a, h, c, c_next, x_t, prep, tmp, hidden) -> None:
     """h <- tanh or relu(x W_ih^T + h W_hh^T + b)."""
-    np.matmul(h, prep.w_hh_t, out=a)
-    _add_inputs(a, x_t)
-    if mode == "RNN_TANH":
+    _recurrent_gemm(h, prep, a, x_t)
+    if prep.mode == "RNN_TANH":
         np.tanh(a, out=h)
     else:
         np.maximum(a, 0, out=h)
@@ -322,7 +322,7 @@ def _bptt(mode, g_out, dh, dc, gates, cells, c0, h_prev, out, weights, bf) -> di
 
 def _lstm_back(a, c, c_prev, dh, dc, prev, here, hidden, mode):
     """Pre-activation gradients (PyTorch's i, f, g, o order) of one step, and dc for the step before."""
-    i, f, o, g = a[..., :hidden], a[..., hidden:2 * hidden], a[..., 2 * hidden:3 * hidden], a[..., 3 * hidden:]
+    i, f, g, o = a[..., :hidden], a[..., hidden:2 * hidden], a[..., 2 * hidden:3 * hidden], a[..., 3 * hidden:]
     tc = np.tanh(c)
     dc = dc + dh * o * (1 - tc * tc)
     da = np.empty(a.shape, a.dtype)
