@@ -175,3 +175,20 @@ def test_sdpa_keeps_what_pytorch_keeps_for_backward():
     ours, _ = engine_saved_bytes(lambda: engine.nn.functional.scaled_dot_product_attention(
         eq, ek, ev, attn_mask=engine.tensor(mask)))
     assert ours == theirs
+
+
+EMPTY = np.array([[False] * 5, [True] * 5, [False, False, True, True, True]])  # sequence 1: every key padded
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_a_sequence_with_every_key_padded_matches_pytorch_whichever_kernel_it_uses(grad, training):
+    # PyTorch's fused inference kernel (eval, no grad, batch first, self-attention) gives nan there, its
+    # scaled_dot_product_attention gives 0.
+    ref, model = twins(lambda lib: lib.nn.MultiheadAttention(E, HEADS, batch_first=True))
+    ref.train(training), model.train(training)
+    with torch.set_grad_enabled(grad), engine.set_grad_enabled(grad):
+        expected = _call(torch, ref, X, {"key_padding_mask": EMPTY}, need_weights=False)[0]
+        got = _call(engine, model, X, {"key_padding_mask": EMPTY}, need_weights=False)[0]
+    assert np.isnan(expected.detach().numpy()[1]).all() == (not grad and not training)
+    assert_close(got, expected)

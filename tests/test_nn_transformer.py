@@ -193,3 +193,16 @@ def test_encoder_gradients_match_pytorch_in_float64():
     assert_close(ex.grad, tx.grad, atol=1e-10, rtol=1e-8)
     for (name, ours), (_, theirs) in zip(model.named_parameters(), ref.named_parameters()):
         assert_close(ours.grad, theirs.grad, atol=1e-10, rtol=1e-8), name
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["nested", "not_nested"])
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post_norm", "pre_norm"])
+def test_a_sequence_with_every_position_padded_matches_pytorch(nested, norm_first):
+    # The nested-tensor path gives 0 before the final norm; PyTorch's fused layer kernel gives nan.
+    ref, model = _encoder(norm_first=norm_first, nested=nested)
+    ref.eval(), model.eval()
+    padding = PADDING.copy()
+    padding[2] = True
+    x = _x(True)
+    expected = _run(torch, ref, x, src_key_padding_mask=padding)
+    assert_close(_run(engine, model, x, src_key_padding_mask=padding), expected)

@@ -16,12 +16,13 @@ import numpy as np
 
 from engine import ops
 from engine.creation import empty, zeros
+from engine.grad_mode import is_grad_enabled
 from engine.nn import init
 from engine.nn.dropout import dropout
 from engine.nn.layers import Linear
 from engine.nn.module import Module
 from engine.nn.parameter import Parameter
-from engine.ops.attention import scaled_dot_product_attention
+from engine.ops.attention import attend
 from engine.tensor import Tensor
 
 
@@ -141,11 +142,12 @@ def _merged_mask(attn_mask, key_padding_mask, n: int, heads: int, src: int):
 def attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_proj_weight, in_proj_bias, bias_k,
               bias_v, add_zero_attn: bool, dropout_p: float, out_proj_weight: Tensor, out_proj_bias,
               training: bool, key_padding_mask, need_weights: bool, attn_mask, separate_weights,
-              average_attn_weights: bool, is_causal: bool, batch_first: bool, static_k=None, static_v=None):
+              average_attn_weights: bool, is_causal: bool, batch_first: bool, static_k=None, static_v=None,
+              fast_path: bool = False):
     """Multi-head attention on batched 3-D input in either layout; masks already in canonical (float) form.
 
     Returns (output in the input's layout, weights or None). The shared body of the functional form
-    and the module.
+    and the module. With fast_path, rows with every key masked come out nan, as from PyTorch's fused kernel.
     """
     q, k, v = _project(query, key, value, in_proj_weight, in_proj_bias, separate_weights)
     n = query.shape[0] if batch_first else query.shape[1]
@@ -173,7 +175,8 @@ def attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_proj
         out, weights = _attention_with_weights(q4, k4, v4, mask, dropout_p)
         weights = weights.mean(dim=1) if average_attn_weights else weights
     else:
-        out, weights = scaled_dot_product_attention(q4, k4, v4, mask, dropout_p, is_causal and mask is None), None
+        out = attend(q4, k4, v4, mask, dropout_p, is_causal and mask is None, 1 / math.sqrt(q4.shape[-1]), fast_path)
+        weights = None
     return ops.linear(_merge_heads(out, batch_first), out_proj_weight, out_proj_bias), weights
 
 
@@ -299,6 +302,13 @@ class MultiheadAttention(Module):
                 need_weights: bool = True, attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple:
         """(attn_output, attn_weights or None); inputs (N, L, E) if batch_first else (L, N, E), or unbatched."""
+        fast = self._fast_path(query, key, value, key_padding_mask, attn_mask)
+        return self._attend(query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights,
+                            is_causal, fast)
+
+    def _attend(self, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal,
+                fast_path: bool) -> tuple:
+        """forward's computation; fast_path says PyTorch would use its fused kernel (nan on rows with no keys)."""
         if not self.batch_first or query.dim() != 3:
             return multi_head_attention_forward(
                 query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
@@ -313,4 +323,17 @@ class MultiheadAttention(Module):
         return attention(query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k,
                          self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
                          self.training, key_padding_mask, need_weights, attn_mask, separate, average_attn_weights,
-                         is_causal, batch_first=True)
+                         is_causal, batch_first=True, fast_path=fast_path)
+
+    def _fast_path(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask, attn_mask) -> bool:
+        """Whether PyTorch's forward would run its fused kernel: batched self-attention in evaluation, batch
+        first, bool masks only, plain projections with biases, an even head count, nothing needing gradients."""
+        if any(m is not None and m.is_floating_point() for m in (key_padding_mask, attn_mask)):
+            return False
+        if query.dim() != 3 or query is not key or key is not value or self.training or not self.batch_first:
+            return False
+        if (self.in_proj_bias is None or self.in_proj_weight is None or self.num_heads % 2 or self.bias_k is not None
+                or self.add_zero_attn or query.dtype is not self.in_proj_weight.dtype):
+            return False
+        tensors = (query, self.in_proj_weight, self.in_proj_bias, self.out_proj.weight, self.out_proj.bias)
+        return not (is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))

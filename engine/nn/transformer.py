@@ -96,17 +96,37 @@ class TransformerEncoderLayer(Module):
         src_key_padding_mask = canonical_mask(src_key_padding_mask, src.dtype, "src_key_padding_mask", src_mask,
                                               "src_mask")
         src_mask = canonical_mask(src_mask, src.dtype, "src_mask")
+        fast = self._fast_path(src)
         x = src
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal, fast)
             return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal, fast))
         return self.norm2(x + self._ff_block(x))
 
-    def _sa_block(self, x: Tensor, attn_mask, key_padding_mask, is_causal: bool) -> Tensor:
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
+    def _sa_block(self, x: Tensor, attn_mask, key_padding_mask, is_causal: bool, fast: bool = False) -> Tensor:
+        if fast:  # PyTorch's fused layer: its attention is the fused kernel's (nan on rows with no keys)
+            x = self.self_attn._attend(x, x, x, key_padding_mask, False, attn_mask, True, is_causal, fast_path=True)[0]
+        else:
+            x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                               is_causal=is_causal)[0]
         return self.dropout1(x)
+
+    def _fast_path(self, src: Tensor) -> bool:
+        """Whether PyTorch's forward would run its fused layer kernel (evaluation, batched, batch first, relu or
+        gelu, equal norm eps, biases, an even head count, no hooks, nothing needing gradients)."""
+        attn = self.self_attn
+        if src.dim() != 3 or self.training or not attn.batch_first or attn.in_proj_bias is None:
+            return False
+        if (not attn._qkv_same_embed_dim or not self.activation_relu_or_gelu or self.norm1.eps != self.norm2.eps
+                or attn.num_heads % 2):
+            return False
+        if any(m._forward_hooks or m._forward_pre_hooks for m in self.modules()):
+            return False
+        tensors = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias,
+                   self.norm1.weight, self.norm1.bias, self.norm2.weight, self.norm2.bias, self.linear1.weight,
+                   self.linear1.bias, self.linear2.weight, self.linear2.bias)
+        return not (is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
 
     def _ff_block(self, x: Tensor) -> Tensor:
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))

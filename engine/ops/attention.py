@@ -21,8 +21,8 @@ from engine.tensor import Tensor
 class ScaledDotProductAttention(Function):
     """softmax(q @ k^T * scale + bias) @ v; bias is an additive float mask (or None), causal adds tril."""
 
-    def forward(self, q, k, v, bias, scale, causal):
-        weights, lse = _weights(q, k, bias, scale, causal, keep_lse=bool(self.needs_input_grad))
+    def forward(self, q, k, v, bias, scale, causal, empty_rows_nan=False):
+        weights, lse = _weights(q, k, bias, scale, causal, bool(self.needs_input_grad), empty_rows_nan)
         out = _like_query(q, weights.shape[:-1] + v.shape[-1:])
         np.matmul(weights, v, out=out)
         if self.needs_input_grad:
@@ -43,7 +43,7 @@ class ScaledDotProductAttention(Function):
         gq = unbroadcast(np.matmul(gs, k) * q.dtype.type(self.scale), q.shape) if need_q else None
         gk = unbroadcast(np.matmul(np.swapaxes(gs, -1, -2), q) * k.dtype.type(self.scale), k.shape) if need_k else None
         gbias = unbroadcast(gs, bias.shape) if need_bias else None
-        return gq, gk, gv, gbias, None, None
+        return gq, gk, gv, gbias, None, None, None
 
 
 def _like_query(q: np.ndarray, shape: tuple) -> np.ndarray:
@@ -64,22 +64,23 @@ def _scores(q, k, bias, scale, causal) -> np.ndarray:
     return scores
 
 
-def _weights(q, k, bias, scale, causal, keep_lse: bool):
-    """The attention weights (softmax of the scores, zero on rows with every key masked), and the
-    per-row log-sum-exp (+inf on those rows) when keep_lse."""
+def _weights(q, k, bias, scale, causal, keep_lse: bool, empty_rows_nan: bool = False):
+    """The attention weights (softmax of the scores, zero on rows with every key masked, or nan there
+    with empty_rows_nan), and the per-row log-sum-exp (+inf on those rows) when keep_lse."""
     weights = _scores(q, k, bias, scale, causal)
     top = weights.max(axis=-1, keepdims=True)
-    masked = bool(bias is not None or causal)
+    masked = bool(bias is not None or causal) and not empty_rows_nan
     if masked:
         empty = np.isneginf(top)
         top[empty] = 0  # an all -inf row: exp gives zeros, not nan
-    weights -= top
-    np.exp(weights, out=weights)
-    total = weights @ np.ones((weights.shape[-1], 1), weights.dtype)  # row sums by BLAS: 3x numpy's sum here
-    if masked:
-        total[empty] = np.inf  # its weights divide to 0
-    lse = top + np.log(total) if keep_lse else None  # +inf on empty rows
-    weights *= np.reciprocal(total, out=total)
+    with np.errstate(invalid="ignore"):  # -inf - -inf on empty rows: the nan asked for with empty_rows_nan
+        weights -= top
+        np.exp(weights, out=weights)
+        total = weights @ np.ones((weights.shape[-1], 1), weights.dtype)  # row sums by BLAS: 3x numpy's sum
+        if masked:
+            total[empty] = np.inf  # its weights divide to 0
+        lse = top + np.log(total) if keep_lse else None  # +inf on empty rows
+        weights *= np.reciprocal(total, out=total)
     return weights, lse
 
 
@@ -98,10 +99,19 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     if enable_gqa and key.shape[-3] != query.shape[-3]:
         groups = query.shape[-3] // key.shape[-3]
         key, value = key.repeat_interleave(groups, -3), value.repeat_interleave(groups, -3)
-    bias = _additive(attn_mask, query)
+    return attend(query, key, value, _additive(attn_mask, query), dropout_p, is_causal, scale)
+
+
+def attend(query: Tensor, key: Tensor, value: Tensor, bias: Tensor | None, dropout_p: float, is_causal: bool,
+           scale: float, empty_rows_nan: bool = False) -> Tensor:
+    """The attention itself, with an additive float mask (or None); checked arguments.
+
+    empty_rows_nan gives nan, not 0, on rows with every key masked: what PyTorch's fused MultiheadAttention
+    kernel (its inference fast path) returns there.
+    """
     if dropout_p > 0:
         return _with_dropout(query, key, value, bias, dropout_p, is_causal, scale)
-    return ScaledDotProductAttention.apply(query, key, value, bias, scale, is_causal)
+    return ScaledDotProductAttention.apply(query, key, value, bias, scale, is_causal, empty_rows_nan)
 
 
 def _check(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None, is_causal: bool) -> None:
