@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,45 +140,67 @@ def _merged_mask(attn_mask, key_padding_mask, n: int, heads: int, src: int):
     return padding if attn_mask is None else attn_mask + padding
 
 
-def attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_proj_weight, in_proj_bias, bias_k,
-              bias_v, add_zero_attn: bool, dropout_p: float, out_proj_weight: Tensor, out_proj_bias,
-              training: bool, key_padding_mask, need_weights: bool, attn_mask, separate_weights,
-              average_attn_weights: bool, is_causal: bool, batch_first: bool, static_k=None, static_v=None,
-              fast_path: bool = False):
+@dataclass(frozen=True)
+class Weights:
+    """One multi-head attention's parameters and switches: the module's, or the functional form's arguments."""
+
+    num_heads: int
+    in_proj_weight: Tensor | None
+    in_proj_bias: Tensor | None
+    out_proj_weight: Tensor
+    out_proj_bias: Tensor | None
+    separate: tuple | None = None  # (q_proj_weight, k_proj_weight, v_proj_weight) when kdim or vdim differ
+    bias_k: Tensor | None = None
+    bias_v: Tensor | None = None
+    add_zero_attn: bool = False
+    dropout_p: float = 0.0  # applied in training only
+
+
+def attention(query: Tensor, key: Tensor, value: Tensor, w: Weights, key_padding_mask, attn_mask, *,
+              training: bool, need_weights: bool, average_attn_weights: bool, is_causal: bool, batch_first: bool,
+              static_k=None, static_v=None, fast_path: bool = False) -> tuple:
     """Multi-head attention on batched 3-D input in either layout; masks already in canonical (float) form.
 
     Returns (output in the input's layout, weights or None). The shared body of the functional form
     and the module. With fast_path, rows with every key masked come out nan, as from PyTorch's fused kernel.
     """
-    q, k, v = _project(query, key, value, in_proj_weight, in_proj_bias, separate_weights)
-    n = query.shape[0] if batch_first else query.shape[1]
-    tgt = query.shape[1] if batch_first else query.shape[0]
-    if bias_k is not None and bias_v is not None:
-        k, v = _append_key(k, bias_k, batch_first), _append_key(v, bias_v, batch_first)
-        attn_mask, key_padding_mask = _pad_column(attn_mask), _pad_column(key_padding_mask)
-    elif bias_k is not None or bias_v is not None:
-        raise AssertionError("bias_k and bias_v must both be set or both be None")
-    q4 = _heads(q, num_heads, batch_first)
-    k4 = static_k.reshape(n, num_heads, -1, static_k.shape[-1]) if static_k is not None else _heads(k, num_heads,
-                                                                                                       batch_first)
-    v4 = static_v.reshape(n, num_heads, -1, static_v.shape[-1]) if static_v is not None else _heads(v, num_heads,
-                                                                                                       batch_first)
-    if add_zero_attn:
-        k4 = ops.cat([k4, zeros(n, num_heads, 1, k4.shape[-1], dtype=k4.dtype)], dim=2)
-        v4 = ops.cat([v4, zeros(n, num_heads, 1, v4.shape[-1], dtype=v4.dtype)], dim=2)
-        attn_mask, key_padding_mask = _pad_column(attn_mask), _pad_column(key_padding_mask)
+    n, tgt = (query.shape[0], query.shape[1]) if batch_first else (query.shape[1], query.shape[0])
+    q4, k4, v4, key_padding_mask, attn_mask = _heads_and_masks(query, key, value, w, key_padding_mask, attn_mask,
+                                                               batch_first, static_k, static_v)
     src = k4.shape[2]
     if attn_mask is not None:
-        attn_mask = _attn_mask_4d(attn_mask, n, num_heads, tgt, src)
-    mask = _merged_mask(attn_mask, key_padding_mask, n, num_heads, src)
-    dropout_p = dropout_p if training else 0.0
+        attn_mask = _attn_mask_4d(attn_mask, n, w.num_heads, tgt, src)
+    mask = _merged_mask(attn_mask, key_padding_mask, n, w.num_heads, src)
+    dropout_p = w.dropout_p if training else 0.0
     if need_weights:
         out, weights = _attention_with_weights(q4, k4, v4, mask, dropout_p)
         weights = weights.mean(dim=1) if average_attn_weights else weights
     else:
         out = attend(q4, k4, v4, mask, dropout_p, is_causal and mask is None, 1 / math.sqrt(q4.shape[-1]), fast_path)
         weights = None
-    return ops.linear(_merge_heads(out, batch_first), out_proj_weight, out_proj_bias), weights
+    return ops.linear(_merge_heads(out, batch_first), w.out_proj_weight, w.out_proj_bias), weights
+
+
+def _heads_and_masks(query, key, value, w: Weights, key_padding_mask, attn_mask, batch_first, static_k,
+                     static_v) -> tuple:
+    """(q, k, v as (N, heads, L or S, head_dim), key_padding_mask, attn_mask), with bias_k/bias_v and the zero
+    attention key appended (and the masks padded for them) as PyTorch does."""
+    q, k, v = _project(query, key, value, w.in_proj_weight, w.in_proj_bias, w.separate)
+    n = query.shape[0] if batch_first else query.shape[1]
+    if w.bias_k is not None and w.bias_v is not None:
+        k, v = _append_key(k, w.bias_k, batch_first), _append_key(v, w.bias_v, batch_first)
+        attn_mask, key_padding_mask = _pad_column(attn_mask), _pad_column(key_padding_mask)
+    elif w.bias_k is not None or w.bias_v is not None:
+        raise AssertionError("bias_k and bias_v must both be set or both be None")
+    heads = w.num_heads
+    q4 = _heads(q, heads, batch_first)
+    k4 = static_k.reshape(n, heads, -1, static_k.shape[-1]) if static_k is not None else _heads(k, heads, batch_first)
+    v4 = static_v.reshape(n, heads, -1, static_v.shape[-1]) if static_v is not None else _heads(v, heads, batch_first)
+    if w.add_zero_attn:
+        k4 = ops.cat([k4, zeros(n, heads, 1, k4.shape[-1], dtype=k4.dtype)], dim=2)
+        v4 = ops.cat([v4, zeros(n, heads, 1, v4.shape[-1], dtype=v4.dtype)], dim=2)
+        attn_mask, key_padding_mask = _pad_column(attn_mask), _pad_column(key_padding_mask)
+    return q4, k4, v4, key_padding_mask, attn_mask
 
 
 def _attention_with_weights(q4, k4, v4, mask, dropout_p) -> tuple:
@@ -236,10 +259,11 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor, embe
                              "is None")
     if (key.shape[:2] != value.shape[:2]) if separate is not None else (key.shape != value.shape):
         raise AssertionError(f"key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}")
-    out, weights = attention(query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v,
-                             add_zero_attn, dropout_p, out_proj_weight, out_proj_bias, training, key_padding_mask,
-                             need_weights, attn_mask, separate, average_attn_weights, is_causal, batch_first=False,
-                             static_k=static_k, static_v=static_v)
+    w = Weights(num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, separate, bias_k, bias_v,
+                add_zero_attn, dropout_p)
+    out, weights = attention(query, key, value, w, key_padding_mask, attn_mask, training=training,
+                             need_weights=need_weights, average_attn_weights=average_attn_weights,
+                             is_causal=is_causal, batch_first=False, static_k=static_k, static_v=static_v)
     if not batched:
         out = out.squeeze(1)
         weights = weights.squeeze(0) if weights is not None else None
@@ -319,11 +343,14 @@ class MultiheadAttention(Module):
         # Batch first: the same computation, with the projections run on the (N, L, E) input as it lies.
         _check_shapes(query, key, value, key_padding_mask, attn_mask, self.num_heads)
         key_padding_mask, attn_mask, is_causal = _masks(query, key_padding_mask, attn_mask, is_causal, need_weights)
+        return attention(query, key, value, self._weights(), key_padding_mask, attn_mask, training=self.training,
+                         need_weights=need_weights, average_attn_weights=average_attn_weights, is_causal=is_causal,
+                         batch_first=True, fast_path=fast_path)
+
+    def _weights(self) -> Weights:
         separate = None if self._qkv_same_embed_dim else (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
-        return attention(query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k,
-                         self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
-                         self.training, key_padding_mask, need_weights, attn_mask, separate, average_attn_weights,
-                         is_causal, batch_first=True, fast_path=fast_path)
+        return Weights(self.num_heads, self.in_proj_weight, self.in_proj_bias, self.out_proj.weight,
+                       self.out_proj.bias, separate, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout)
 
     def _fast_path(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask, attn_mask) -> bool:
         """Whether PyTorch's forward would run its fused kernel: batched self-attention in evaluation, batch

@@ -117,13 +117,15 @@ class Recurrence(Function):
         inputs = [x if need_w_ih0 else None] + kept["inputs"][1:]
         outputs = kept["outputs"][:-1] + [packed]  # the last layer's output is the result itself
         weights = [w if (k % 4 != 0 or need_x or k >= 4 * self.directions) else None for k, w in enumerate(flat)]
-        self.save(h0, c0, *inputs, *outputs, *kept["gates"], *kept["cells"], *weights)
+        self.save(h0, c0, *inputs, *outputs, *kept["gates"], *kept["cells"], *weights, *(self.masks or ()))
+        self.masks = None  # kept in `saved`, so that the gauge counts them and backward's release frees them
 
     def backward(self, g):
         h0, c0, *rest = self.saved_arrays()
         layers, directions, mode = self.layers, self.directions, self.mode
         inputs, outputs = rest[:layers], rest[layers:2 * layers]
-        gates, cells, flat = rest[2 * layers:3 * layers], rest[3 * layers:4 * layers], rest[4 * layers:]
+        gates, cells = rest[2 * layers:3 * layers], rest[3 * layers:4 * layers]
+        flat, masks = rest[4 * layers:4 * layers * (1 + directions)], rest[4 * layers * (1 + directions):]
         n = h0.shape[1]
         g_out, g_hn, g_cn = self._unpack(g, n)
         outputs = list(outputs[:-1]) + [self._unpack(outputs[-1], n)[0]]
@@ -142,8 +144,8 @@ class Recurrence(Function):
             grads[4 * rows.start:4 * rows.stop] = self._weight_grads(steps_grads, inputs[layer], prev, rows.start)
             if layer or self.needs_input_grad[0]:
                 g_out = self._input_grad(steps_grads["input"], weights)
-                if layer and self.masks is not None:
-                    g_out *= self.masks[layer - 1]
+                if layer and masks:
+                    g_out *= masks[layer - 1]
         need = self.needs_input_grad
         return (g_out if need[0] else None, dh0 if need[1] else None, dc0 if need[2] else None, *grads)
 
