@@ -1,4 +1,4 @@
-"""Engine vs PyTorch on the CPU: MLP and ConvNet throughput, an MLP training step, per-op overhead, saved bytes.
+"""Engine vs PyTorch on the CPU: MLP, ConvNet, Transformer, LSTM forward, MLP training step, op overhead, saved bytes.
 
 Run from the repository root, with this machine's old-OpenBLAS overrides unset for this command only
 (they pin a slower kernel for a current numpy; bench/README.md says more):
@@ -62,6 +62,11 @@ TARGETS = {
     "conv_outputs_max_abs_diff": ("<=", 1e-4),
     "mlp_train_b512_throughput_vs_torch": (">=", 0.5),
     "mlp_train_loss_max_rel_diff": ("<=", 1e-5),
+    "transformer_encoder_b16_throughput_vs_torch": (">=", 0.8),
+    "lstm_bidirectional_b32_throughput_vs_torch": (">=", 0.8),
+    "seq_outputs_max_abs_diff": ("<=", 1e-4),
+    "seq_saved_bytes_no_grad": ("==", 0),
+    "seq_saved_bytes_grad_vs_torch": ("<=", 1.0),
 }
 
 
@@ -79,6 +84,31 @@ CONV_MODELS = {
 }
 
 
+def transformer_encoder(nn):
+    """A 4-layer Transformer encoder: d_model 256, 4 heads, feed-forward 1024, relu, post-norm, batch first."""
+    return nn.TransformerEncoder(nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True), 4)
+
+
+def lstm_bidirectional(nn):
+    """A 2-layer bidirectional LSTM, hidden 256, batch first; its forward returns the output sequence."""
+    class LSTMEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(256, 256, num_layers=2, bidirectional=True, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+    return LSTMEncoder()
+
+
+# The sequence models raced forward under no_grad: name -> (factory taking torch.nn or engine.nn, one row's shape
+# (sequence length, features), batch).
+SEQ_MODELS = {
+    "transformer_encoder": (transformer_encoder, (128, 256), 16),
+    "lstm_bidirectional": (lstm_bidirectional, (64, 256), 32),
+}
+
+
 @dataclass(frozen=True)
 class Plan:
     """How much work each measurement does: the full figures, or a smoke run of a few seconds."""
@@ -89,12 +119,13 @@ class Plan:
     peak_size: int  # side of the square matmul that measures the BLAS peak
     conv_rows: dict[str, int]  # rows per turn for each of CONV_MODELS, at every batch size (at least one call)
     train_steps: int  # MLP training steps per turn
+    seq_calls: int = 2  # forward calls per turn for each of SEQ_MODELS
 
 
 FULL = Plan(repeats=7, mlp_rows=16384, add_iters=100_000, peak_size=2048,
             conv_rows={"zoo_convnet": 8192, "convnet_3x32x32": 1024}, train_steps=4)
 QUICK = Plan(repeats=1, mlp_rows=1, add_iters=2_000, peak_size=256, conv_rows=dict.fromkeys(CONV_MODELS, 1),
-             train_steps=1)
+             train_steps=1, seq_calls=1)
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -193,6 +224,34 @@ def conv_throughput(plan: Plan) -> list[dict]:
             rows.append({"model": name, "input": list(shape),
                          **forward_race(reference, model, x, max(1, plan.conv_rows[name] // batch), plan.repeats)})
     return rows
+
+
+def seq_throughput(plan: Plan) -> list[dict]:
+    """Rows/s of each of SEQ_MODELS in eval mode under no_grad, torch vs engine with the same weights, and the
+    bytes each keeps for backward with grad enabled (the weights require grad, the input does not)."""
+    rows = []
+    for name, (factory, shape, batch) in SEQ_MODELS.items():
+        reference, model = (m.eval() for m in twins(factory))
+        x = np.random.default_rng(batch).standard_normal((batch, *shape), dtype=np.float32)
+        rows.append({"model": name, "input": list(shape), **forward_race(reference, model, x, plan.seq_calls,
+                                                                          plan.repeats),
+                     "saved_bytes": seq_saved_bytes(reference, model, x)})
+    return rows
+
+
+def seq_saved_bytes(reference, model, x: np.ndarray) -> dict:
+    """One forward's bytes kept for backward: engine's gauge with grad and under no_grad, and torch's storages."""
+    counted = {}
+    for mode, grad in (("no_grad", False), ("grad", True)):
+        before = engine.memory_stats()["saved_bytes.current"]
+        engine.reset_peak_memory_stats()
+        with engine.set_grad_enabled(grad):
+            out = model(engine.from_numpy(x))
+        counted[mode] = engine.memory_stats()["saved_bytes.peak"] - before
+        del out
+    theirs = _torch_saved_bytes(reference, torch.from_numpy(x))
+    return {"engine_no_grad": counted["no_grad"], "engine_grad": counted["grad"], "torch_grad": theirs,
+            "engine_grad_vs_torch": counted["grad"] / theirs}
 
 
 def train_step(plan: Plan) -> dict:
@@ -316,6 +375,10 @@ def figures_for_targets(result: dict) -> dict:
         "conv_outputs_max_abs_diff": max(row["max_abs_diff"] for row in result["conv"]),
         "mlp_train_b512_throughput_vs_torch": result["train"]["throughput_vs_torch"],
         "mlp_train_loss_max_rel_diff": result["train"]["loss_max_rel_diff"],
+        **{f"{row['model']}_b{row['batch']}_throughput_vs_torch": row["throughput_vs_torch"] for row in result["seq"]},
+        "seq_outputs_max_abs_diff": max(row["max_abs_diff"] for row in result["seq"]),
+        "seq_saved_bytes_no_grad": max(row["saved_bytes"]["engine_no_grad"] for row in result["seq"]),
+        "seq_saved_bytes_grad_vs_torch": max(row["saved_bytes"]["engine_grad_vs_torch"] for row in result["seq"]),
     }
 
 
@@ -360,7 +423,7 @@ def run(plan: Plan, threads: int) -> dict:
     reference, model = twin_mlps()
     result = {"blas_peak": peak, "mlp": mlp_throughput(plan, reference, model, peak["numpy_gflops"]),
               "add_4": add_overhead(plan), "saved_for_backward": saved_for_backward(reference, model),
-              "conv": conv_throughput(plan), "train": train_step(plan)}
+              "conv": conv_throughput(plan), "train": train_step(plan), "seq": seq_throughput(plan)}
     result["targets"] = verdicts(result)
     result["all_pass"] = all(v["pass"] for v in result["targets"].values())
     return result

@@ -4,15 +4,18 @@ Three gauges, each with a current value and a peak:
 - allocated_bytes: storage the engine allocated for tensors (results of ops, factories,
   `tensor()` copies). Views share their base's storage and count nothing; `from_numpy` and
   zero-copy `as_tensor` borrow the caller's numpy buffer, which the engine did not allocate.
-- saved_bytes: bytes of the distinct arrays the autograd graph holds for backward, counted when
-  a recording op keeps an array no other node holds, uncounted when the last node holding it lets
-  go (backward, or the graph's death). An activation that two nodes save counts once.
+- saved_bytes: bytes of the distinct storages the autograd graph holds for backward, counted when
+  a recording op keeps an array whose storage no other node holds, uncounted when the last node
+  holding it lets go (backward, or the graph's death). An activation that two nodes save counts
+  once, and so do two views of one buffer (the whole buffer, as PyTorch counts storages).
 - tensors: live Tensor objects.
 
 The gauges are process-wide, like a device allocator's statistics.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 
 class _Gauges:
@@ -27,29 +30,38 @@ class _Gauges:
 gauges = _Gauges()
 
 
-_holders: dict[int, list] = {}  # id(array) -> [nodes holding it, its bytes]; the holders keep the id valid
+_holders: dict[int, list] = {}  # id(storage) -> [arrays held on it, its bytes]; the holders keep the id valid
+
+
+def _storage(a):
+    """The array that owns a's memory (a itself unless a is a view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def hold(arrays) -> None:
-    """Count arrays a node now keeps for backward (each distinct array once, however many nodes keep it)."""
+    """Count arrays a node now keeps for backward (each distinct storage once, however many nodes keep it)."""
     for a in arrays:
-        entry = _holders.get(id(a))
+        owner = _storage(a)
+        entry = _holders.get(id(owner))
         if entry is not None:
             entry[0] += 1
             continue
-        _holders[id(a)] = [1, a.nbytes]
-        gauges.saved += a.nbytes
+        _holders[id(owner)] = [1, owner.nbytes]
+        gauges.saved += owner.nbytes
         if gauges.saved > gauges.saved_peak:
             gauges.saved_peak = gauges.saved
 
 
 def let_go(arrays) -> None:
-    """Uncount arrays a node no longer keeps; an array's bytes go when its last holder lets go."""
+    """Uncount arrays a node no longer keeps; a storage's bytes go when its last holder lets go."""
     for a in arrays:
-        entry = _holders[id(a)]
+        key = id(_storage(a))
+        entry = _holders[key]
         entry[0] -= 1
         if not entry[0]:
-            del _holders[id(a)]
+            del _holders[key]
             gauges.saved -= entry[1]
 
 

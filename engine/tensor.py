@@ -631,3 +631,30 @@ Tensor.clip = Tensor.clamp
 Tensor.mm = Tensor.matmul
 Tensor.negative = Tensor.neg
 Tensor.absolute = Tensor.abs
+
+
+# Methods for the surface ported sequence models use (attention, recurrent nets).
+for _name in ("baddbmm", "bmm", "cos", "cumsum", "erf", "flip", "logical_and", "logical_not", "logical_or",
+              "logical_xor", "repeat", "repeat_interleave", "roll", "rsqrt", "sin", "tril", "triu", "unbind"):
+    setattr(Tensor, _name, getattr(_ops, _name))
+Tensor.addmm = _ops.addmm
+Tensor.__invert__ = _ops.bitwise_not
+Tensor.is_nested = False  # the engine has no nested tensors
+
+
+def _masked_fill_(self: Tensor, mask: Tensor, value) -> Tensor:
+    """In place: `value` where mask is True."""
+    return self._write_(_ops.masked_fill(self, mask, value))
+
+
+def _xor(self: Tensor, other):
+    if self._data.dtype.kind == "b":
+        return _ops.logical_xor(self, other)
+    return _bitwise(np.bitwise_xor, self, other)
+
+
+Tensor.masked_fill_ = _masked_fill_
+Tensor.__xor__ = _xor
+Tensor.__rxor__ = _xor
+Tensor.__rand__ = Tensor.__and__
+Tensor.__ror__ = Tensor.__or__

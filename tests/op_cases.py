@@ -296,3 +296,90 @@ def _sibling_after_write(m, a):
 
 case("view-mul_-rebases_base", _write_through_view, randn(3, 4), randn(2, 2))
 case("view-sibling_follows_write", _sibling_after_write, randn(3, 4))
+
+
+# -- the surface ported sequence models use (attention, recurrent nets) ---------------------------
+case("einsum-matmul", lambda m, a, b: m.einsum("ij,jk->ik", a, b), randn(3, 4), randn(4, 2))
+case("einsum-batched", lambda m, a, b: m.einsum("bij,bjk->bik", a, b), randn(2, 3, 4), randn(2, 4, 2))
+case("einsum-attention_scores", lambda m, q, k: m.einsum("bhqd,bhkd->bhqk", q, k), randn(2, 2, 3, 4),
+     randn(2, 2, 5, 4))
+case("einsum-implicit_output", lambda m, a, b: m.einsum("ij,jk", a, b), randn(3, 4), randn(4, 2))
+case("einsum-ellipsis_broadcast", lambda m, a, b: m.einsum("...ij,...jk->...ik", a, b), randn(1, 3, 4),
+     randn(2, 4, 2))
+case("einsum-operand_list", lambda m, a, b: m.einsum("i,j->ij", [a, b]), randn(3), randn(4))
+case("einsum-sum_all", lambda m, a: m.einsum("ij->", a), randn(3, 4))
+case("einsum-index_in_one_operand", lambda m, a, b: m.einsum("ij,jk->i", a, b), randn(3, 4), randn(4, 2))
+case("einsum-three_operands", lambda m, a, b, c: m.einsum("ij,jk,kl->il", a, b, c), randn(2, 3), randn(3, 4),
+     randn(4, 2))
+case("bmm", lambda m, a, b: m.bmm(a, b), randn(2, 3, 4), randn(2, 4, 5))
+case("bmm-method", lambda m, a, b: a.bmm(b), randn(2, 3, 4), randn(2, 4, 5))
+case("baddbmm", lambda m, c, a, b: m.baddbmm(c, a, b), randn(2, 3, 5), randn(2, 3, 4), randn(2, 4, 5))
+case("baddbmm-broadcast_scaled", lambda m, c, a, b: m.baddbmm(c, a, b, beta=0.5, alpha=2.0), randn(1, 3, 5),
+     randn(2, 3, 4), randn(2, 4, 5))
+case("addmm", lambda m, c, a, b: m.addmm(c, a, b, alpha=0.5), randn(5), randn(3, 4), randn(4, 5))
+case("triu", lambda m, x: m.triu(x), randn(4, 4))
+case("triu-diagonal1_batched", lambda m, x: x.triu(1), randn(2, 3, 4))
+case("tril", lambda m, x: m.tril(x, -1), randn(4, 3))
+case("repeat", lambda m, x: x.repeat(2, 1, 3), randn(3, 2))
+case("repeat_interleave-int_dim", lambda m, x: x.repeat_interleave(2, dim=1), randn(2, 3))
+case("repeat_interleave-tensor_counts", lambda m, x: m.repeat_interleave(x, m.tensor([1, 0, 3]), dim=0),
+     randn(3, 2))
+case("repeat_interleave-flat", lambda m, x: x.repeat_interleave(3), randn(2, 2))
+case("roll", lambda m, x: m.roll(x, 1, 1), randn(3, 4))
+case("roll-dims", lambda m, x: x.roll((2, -1), (0, 1)), randn(3, 4))
+case("roll-flat", lambda m, x: m.roll(x, 5), randn(3, 4))
+case("flip", lambda m, x: m.flip(x, [0, 2]), randn(2, 3, 4))
+case("flip-method", lambda m, x: x.flip(-1), randn(2, 3))
+case("unbind", lambda m, x: m.unbind(x, 1), randn(2, 3))
+case("masked_fill-mask_wider_than_input", lambda m, x: x.masked_fill(m.tensor(MASK), -2.0), randn(4))
+case("masked_fill-tensor_value", lambda m, x, v: x.masked_fill(m.tensor(MASK), v), randn(3, 4), randn())
+case("masked_fill_-in_place", lambda m, x: (x * 1).masked_fill_(m.tensor(MASK), float("-inf")).exp(), randn(3, 4))
+case("clamp-tensor_min", lambda m, x, lo: m.clamp(x, min=lo), distinct(3, 4), distinct(3, 4) + 0.125)
+case("clamp-tensor_bounds_broadcast", lambda m, x, lo, hi: x.clamp(min=lo, max=hi), distinct(3, 4),
+     np.array([-1.05, -0.3, 0.2, -2.05]), np.array([[0.55], [1.3], [-0.8]]))
+case("clamp-tensor_max", lambda m, x, hi: x.clamp(max=hi), distinct(3, 4), distinct(4) + 0.125)
+case("cumsum", lambda m, x: m.cumsum(x, 1), randn(2, 3, 4))
+case("cumsum-method_negative_dim", lambda m, x: x.cumsum(-1), randn(3, 4))
+case("erf", lambda m, x: m.erf(x), randn(3, 4) * 2)
+case("erf-method", lambda m, x: x.erf(), randn(3, 4))
+case("rsqrt", lambda m, x: m.rsqrt(x), positive(3, 4))
+case("sin", lambda m, x: m.sin(x), randn(3, 4) * 3)
+case("cos", lambda m, x: x.cos(), randn(3, 4) * 3)
+case("normalize", lambda m, x: m.nn.functional.normalize(x), randn(3, 4))
+case("normalize-p1_last_dim", lambda m, x: m.nn.functional.normalize(x, p=1.0, dim=-1), away(3, 4))
+case("normalize-zero_row", lambda m, x: m.nn.functional.normalize(x * m.tensor([[1.0], [0.0], [1.0]])),
+     randn(3, 4))
+
+_sdpa = lambda m, *xs, **kw: m.nn.functional.scaled_dot_product_attention(*xs, **kw)  # noqa: E731
+_ATTEND = np.array([[1, 0, 1, 1, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 1]], bool)  # True: may attend
+_NO_KEYS = np.array([[1, 1, 0, 1, 1], [0, 0, 0, 0, 0], [1, 0, 1, 1, 1]], bool)  # query 1 may attend to nothing
+case("sdpa", _sdpa, randn(2, 2, 3, 4), randn(2, 2, 5, 4), randn(2, 2, 5, 3))
+case("sdpa-3d", _sdpa, randn(2, 3, 4), randn(2, 5, 4), randn(2, 5, 4))
+case("sdpa-bool_mask", lambda m, q, k, v: _sdpa(m, q, k, v, attn_mask=m.tensor(_ATTEND)), randn(2, 3, 4),
+     randn(2, 5, 4), randn(2, 5, 4))
+case("sdpa-row_with_no_keys", lambda m, q, k, v: _sdpa(m, q, k, v, attn_mask=m.tensor(_NO_KEYS)), randn(2, 3, 4),
+     randn(2, 5, 4), randn(2, 5, 4))
+case("sdpa-float_mask_gets_gradient", lambda m, q, k, v, mask: _sdpa(m, q, k, v, attn_mask=mask), randn(2, 3, 4),
+     randn(2, 5, 4), randn(2, 5, 4), randn(3, 5))
+case("sdpa-causal", lambda m, q, k, v: _sdpa(m, q, k, v, is_causal=True), randn(2, 3, 4), randn(2, 5, 4),
+     randn(2, 5, 4))
+case("sdpa-scale", lambda m, q, k, v: _sdpa(m, q, k, v, scale=0.3), randn(1, 4, 4), randn(1, 4, 4), randn(1, 4, 2))
+case("sdpa-gqa", lambda m, q, k, v: _sdpa(m, q, k, v, enable_gqa=True), randn(1, 4, 3, 4), randn(1, 2, 5, 4),
+     randn(1, 2, 5, 4))
+
+
+def _mha(m, x, in_w, in_b, out_w, out_b, **kw):
+    """Self-attention through the functional form, sequence first: x (L, N, E) with 2 heads."""
+    return m.nn.functional.multi_head_attention_forward(x, x, x, 4, 2, in_w, in_b, None, None, False, 0.0, out_w, out_b,
+                                                        **kw)
+
+
+_PADDING = np.array([[False, False, True], [False, False, False]])
+case("multi_head_attention_forward", lambda m, *xs: _mha(m, *xs, need_weights=False)[0], randn(3, 2, 4),
+     randn(12, 4), randn(12), randn(4, 4), randn(4))
+case("multi_head_attention_forward-weights", lambda m, *xs: _mha(m, *xs, average_attn_weights=False), randn(3, 2, 4),
+     randn(12, 4), randn(12), randn(4, 4), randn(4))
+case("multi_head_attention_forward-padding_and_causal",
+     lambda m, *xs: _mha(m, *xs, key_padding_mask=m.tensor(_PADDING), need_weights=False,
+                         attn_mask=m.triu(m.ones(3, 3, dtype=m.bool), 1))[0],
+     randn(3, 2, 4), randn(12, 4), randn(12), randn(4, 4), randn(4))

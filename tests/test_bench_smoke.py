@@ -18,6 +18,8 @@ TARGET_NAMES = {
     "zoo_convnet_b256_throughput_vs_torch", "zoo_convnet_b4096_throughput_vs_torch",
     "convnet_3x32x32_b256_throughput_vs_torch", "conv_outputs_max_abs_diff",
     "mlp_train_b512_throughput_vs_torch", "mlp_train_loss_max_rel_diff",
+    "transformer_encoder_b16_throughput_vs_torch", "lstm_bidirectional_b32_throughput_vs_torch",
+    "seq_outputs_max_abs_diff", "seq_saved_bytes_no_grad", "seq_saved_bytes_grad_vs_torch",
 }
 
 
@@ -41,7 +43,7 @@ def test_quick_run_prints_exactly_one_json_line(stdout):
 
 def test_record_holds_every_figure_and_the_machine(record):
     assert set(record) >= {"date", "command", "quick", "threads", "machine", "blas_peak", "mlp", "add_4",
-                           "saved_for_backward", "conv", "train", "targets", "all_pass"}
+                           "saved_for_backward", "conv", "train", "seq", "targets", "all_pass"}
     assert set(record["machine"]) >= {"cpu", "numpy_blas", "openblas_env", "versions"}
     assert record["quick"] is True and record["threads"] == 1
 
@@ -63,6 +65,14 @@ def test_conv_models_are_measured_on_digits_at_256_and_4096_and_on_3x32x32_at_25
                         ("convnet_3x32x32", [3, 32, 32], 256)]
     for row in record["conv"]:
         assert row["engine_rows_per_s"] > 0 and row["torch_rows_per_s"] > 0
+
+
+def test_sequence_models_are_measured_with_their_saved_bytes(record):
+    measured = [(row["model"], row["input"], row["batch"]) for row in record["seq"]]
+    assert measured == [("transformer_encoder", [128, 256], 16), ("lstm_bidirectional", [64, 256], 32)]
+    for row in record["seq"]:
+        assert row["engine_rows_per_s"] > 0 and row["torch_rows_per_s"] > 0
+        assert set(row["saved_bytes"]) == {"engine_no_grad", "engine_grad", "torch_grad", "engine_grad_vs_torch"}
 
 
 def test_training_step_is_measured_at_batch_512_with_both_losses_per_step(record):

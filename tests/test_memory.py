@@ -149,3 +149,11 @@ def test_an_mlp_forward_with_grad_holds_its_activations_until_backward():
 def test_memory_summary_is_a_readable_table():
     text = engine.memory_summary()
     assert "allocated bytes" in text and "saved for backward" in text and "peak" in text
+
+
+def test_two_views_of_one_buffer_saved_by_two_nodes_count_the_buffer_once():
+    x = engine.ones(10, 25, requires_grad=True)  # 1000 bytes
+    y = x * 1.0  # a fresh buffer
+    halves = y[:5] * x[:5], y[5:] * x[5:]  # each product saves a view of y (and of x)
+    assert stats()["saved_bytes.current"] == 2000  # y and x, whole, once each
+    del halves

@@ -2,6 +2,7 @@
 
 from engine.nn import functional, init  # noqa: F401
 from engine.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from engine.nn.attention import MultiheadAttention
 from engine.nn.containers import ModuleDict, ModuleList, Sequential
 from engine.nn.conv import Conv1d, Conv2d
 from engine.nn.dropout import Dropout
@@ -13,3 +14,11 @@ from engine.nn.module import Module
 from engine.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
 from engine.nn.parameter import Parameter
 from engine.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from engine.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from engine.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

@@ -3,6 +3,7 @@
 from engine.ops.arith import (
     add,
     allclose,
+    bitwise_not,
     div,
     eq,
     equal,
@@ -12,7 +13,9 @@ from engine.ops.arith import (
     isclose,
     le,
     logical_and,
+    logical_not,
     logical_or,
+    logical_xor,
     lt,
     maximum,
     minimum,
@@ -24,10 +27,12 @@ from engine.ops.arith import (
     where,
 )
 from engine.ops.conv import conv1d, conv2d
-from engine.ops.linalg import linear, matmul
+from engine.ops.einsum import einsum
+from engine.ops.linalg import addmm, baddbmm, bmm, linear, matmul
 from engine.ops.norm import batch_norm, layer_norm
 from engine.ops.pointwise import abs, cast, clamp, exp, gelu, leaky_relu, log, neg, relu, sigmoid, silu, sqrt, tanh
 from engine.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from engine.ops.rearrange import flip, repeat, repeat_interleave, roll, tril, triu, unbind
 from engine.ops.reduce import (
     amax,
     amin,
@@ -44,6 +49,7 @@ from engine.ops.reduce import (
     sum,
     var,
 )
+from engine.ops.scan import cumsum
 from engine.ops.select import all, any, argsort, gather, isfinite, isnan, masked_fill, sort, topk
 from engine.ops.shape import (
     cat,
@@ -66,3 +72,4 @@ from engine.ops.shape import (
     unsqueeze,
     view,
 )
+from engine.ops.special import cos, erf, rsqrt, sin

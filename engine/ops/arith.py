@@ -281,3 +281,18 @@ def equal(a, b) -> bool:
 
 def _array(x):
     return x._data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def logical_xor(a, b) -> Tensor:
+    return _without_grad(np.logical_xor, a, b)
+
+
+def logical_not(a: Tensor) -> Tensor:
+    return Tensor._make(np.logical_not(a._data))
+
+
+def bitwise_not(a: Tensor) -> Tensor:
+    """~a: logical not of bools, bitwise not of integers (floats have none, as in PyTorch)."""
+    if a._data.dtype.kind not in "biu":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return Tensor._make(np.invert(a._data))

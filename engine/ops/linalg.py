@@ -38,7 +38,10 @@ class Linear(Function):
     """x @ weight.T + bias in one pass: the GEMM writes a fresh output and the bias adds in place."""
 
     def forward(self, x, weight, bias):
-        out = x @ weight.T
+        if x.ndim > 2 and x.flags.c_contiguous:  # one big GEMM, not one per leading index
+            out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + weight.shape[:1])
+        else:
+            out = x @ weight.T
         if bias is not None:
             out += bias
         # The weight's gradient needs x, x's gradient needs the weight: keep only what will be used.
@@ -93,3 +96,35 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: bias of shape {list(bias.shape)} and dtype {bias.dtype!r} does not match "
                            f"the {weight.shape[0]} outputs of dtype {weight.dtype!r}")
     return Linear.apply(x, weight, bias)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product of (B, n, m) and (B, m, p) tensors, no broadcasting."""
+    if a._data.ndim != 3 or b._data.ndim != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor (got {a._data.ndim}D) and batch2 must be a 3D tensor "
+                           f"(got {b._data.ndim}D)")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}].")
+    return matmul(a, b)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * bmm(batch1, batch2); with beta = 0, input is ignored (nan and inf too)."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2), for 2-D mat1 and mat2."""
+    if mat1._data.ndim != 2 or mat2._data.ndim != 2:
+        raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got {mat1._data.ndim}D and {mat2._data.ndim}D")
+    return _scaled_sum(input, matmul(mat1, mat2), beta, alpha)
+
+
+def _scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    from engine.ops.arith import add, mul
+    if alpha != 1:
+        product = mul(product, alpha)
+    if beta == 0:
+        return product
+    return add(input if beta == 1 else mul(input, beta), product)

@@ -8,6 +8,7 @@ import numpy as np
 
 from engine import dtypes
 from engine.autograd.function import Function
+from engine.broadcast import unbroadcast
 from engine.ops.arith import coerce
 from engine.tensor import Tensor
 
@@ -157,20 +158,32 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 class Clamp(Function):
+    """x limited to [low, high]; tensor bounds get the gradient where they bind, as in PyTorch."""
+
     def forward(self, a, low, high):
-        self.save(a)
-        self.bounds = (low, high)
+        self.save(a, low, high)
+        self.shapes = tuple(np.shape(v) if v is not None else None for v in (a, low, high))
         return np.clip(a, low, high)
 
     def backward(self, g):
-        (a,) = self.saved_arrays()
-        low, high = self.bounds
-        inside = np.ones(a.shape, bool)
-        if low is not None:
-            inside &= a >= low
-        if high is not None:
-            inside &= a <= high
-        return (g * inside,)
+        a, low, high = self.saved_arrays()
+        need_a, need_low, need_high = self.needs_input_grad
+        zero = np.zeros((), g.dtype)
+        ga = glow = ghigh = None
+        if need_a:
+            inside = True
+            if low is not None:
+                inside = inside & (a >= low)
+            if high is not None:
+                inside = inside & (a <= high)
+            ga = unbroadcast(np.where(inside, g, zero), self.shapes[0])
+        if need_low:  # low binds where a is below it, unless high (below low) wins
+            binds = (a < low) & (low < high) if high is not None else a < low
+            glow = unbroadcast(np.where(binds, g, zero), self.shapes[1])
+        if need_high:
+            binds = (a > high) | (high < low) if low is not None else a > high
+            ghigh = unbroadcast(np.where(binds, g, zero), self.shapes[2])
+        return ga, glow, ghigh
 
 
 class Cast(Function):
@@ -230,15 +243,18 @@ def silu(x: Tensor) -> Tensor:
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's keywords)
-    """x limited to [min, max] (either may be None); tensor bounds pass no gradient."""
+    """x limited to [min, max] (either may be None, a number or a tensor; tensor bounds get gradients)."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     bounds = []
     for bound in (min, max):
         if bound is not None:
             x, bound = coerce(x, bound)  # an int tensor clamped to 2.5 is float, as in PyTorch
-        bounds.append(bound._data if isinstance(bound, Tensor) else bound)
-    return Clamp.apply(x, *bounds)
+        bounds.append(bound)
+    low, high = bounds
+    if isinstance(low, Tensor) and isinstance(high, Tensor) and low._data.dtype is not high._data.dtype:
+        low, high = coerce(low, high)
+    return Clamp.apply(x, low, high)
 
 
 def cast(x: Tensor, target: dtypes.dtype) -> Tensor:

@@ -290,6 +290,14 @@ def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
     return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
 
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p along dim, eps): unit vectors along dim (PyTorch's F.normalize)."""
+    if p == 2:
+        # sqrt(max(sum x^2, eps^2)) is max(||x||, eps), with a finite gradient at the zero vector.
+        return input / (input * input).sum(dim, keepdim=True).clamp(min=eps * eps).sqrt()
+    return input / norm(input, p, dim, keepdim=True).clamp(min=eps)
+
+
 def _dim(dim, ndim: int) -> int:
     if dim is None:
         # PyTorch's legacy implicit choice, kept for ported code: 0 for 0/1/3-d inputs, else 1.

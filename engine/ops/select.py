@@ -87,7 +87,12 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    """x with `value` where mask is True."""
+    """x with `value` where mask is True (mask broadcasts; value is a number or a 0-d tensor)."""
+    if mask._data.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype.name}")
+    if isinstance(value, Tensor) and value._data.ndim:
+        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{value._data.ndim} dimension(s).")
     return where(mask, value, x) if isinstance(value, Tensor) else where(mask, x.new_full((), value), x)
 
 
