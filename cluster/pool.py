@@ -146,7 +146,7 @@ class PoolRun:
         self.starting: dict = {}  # whoami ref -> worker not yet up
         self.committed: set[int] = set()
         self.seconds: list[float] = []  # committed shards' run times, for the watchdog's median
-        self.none_ready_since = time.monotonic()
+        self.none_ready_since = self.watched_at = time.monotonic()
         self._replacements_left = workers * config.max_attempts  # bounds a pool whose processes keep dying
         self._actor_class = ray.remote(EvalActor)
 
@@ -254,7 +254,7 @@ class PoolRun:
             self.queue.appendleft(heapq.heappop(self.delayed)[2])
 
     def _watch(self) -> None:
-        """Fail when no worker can start; run a stalled worker's shards again elsewhere."""
+        """Fail when no worker can start; (at most once a POLL_S) run a stalled worker's shards again elsewhere."""
         now = time.monotonic()
         if any(w.ready for w in self.workers):
             self.none_ready_since = now
@@ -262,6 +262,9 @@ class PoolRun:
             raise JobFailed("no live workers are left to run the remaining shards")
         elif now - self.none_ready_since > self.config.start_timeout_s:
             raise JobFailed(self._no_worker_message())
+        if now - self.watched_at < POLL_S:
+            return  # a median per completion would cost the driver more than shards cost it
+        self.watched_at = now
         limit = self.config.stall_s
         if self.seconds:
             limit = max(limit, self.config.stall_factor * statistics.median(self.seconds))
