@@ -13,7 +13,24 @@ from engine.nn.losses_functional import (  # noqa: F401
     nll_loss,
     one_hot,
 )
-from engine.ops import gelu, leaky_relu, linear, log_softmax, relu, sigmoid, silu, softmax, tanh  # noqa: F401
+from engine.ops import gelu, linear, log_softmax, sigmoid, softmax, tanh  # noqa: F401
+from engine.ops.activation import (  # noqa: F401 (relu, leaky_relu and silu here take inplace, as in PyTorch)
+    elu,
+    elu_,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    hardtanh_,
+    leaky_relu,
+    leaky_relu_,
+    mish,
+    prelu,
+    relu,
+    relu6,
+    relu_,
+    silu,
+    softplus,
+)
 from engine.ops.conv import conv1d, conv2d  # noqa: F401
-from engine.ops.norm import batch_norm, layer_norm  # noqa: F401
+from engine.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from engine.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401

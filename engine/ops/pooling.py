@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from engine.autograd.function import Function
-from engine.ops.conv import pad_spatial, padded_shape, unpad_spatial, window_slice
+from engine.ops.conv_kernels import pad_spatial, padded_shape, unpad_spatial, window_slice
 from engine.ops.shape import squeeze, unsqueeze
 from engine.tensor import Tensor
 
