@@ -20,7 +20,7 @@ from engine.nn.activation import (
     Tanh,
 )
 from engine.nn.containers import ModuleDict, ModuleList, Sequential
-from engine.nn.conv import Conv1d, Conv2d
+from engine.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from engine.nn.dropout import Dropout
 from engine.nn.embedding import Embedding
 from engine.nn.flatten import Flatten, Unflatten
@@ -38,4 +38,14 @@ from engine.nn.normalization import (
     LayerNorm,
 )
 from engine.nn.parameter import Parameter
-from engine.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from engine.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
+from engine.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

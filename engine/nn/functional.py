@@ -31,6 +31,24 @@ from engine.ops.activation import (  # noqa: F401 (relu, leaky_relu and silu her
     silu,
     softplus,
 )
-from engine.ops.conv import conv1d, conv2d  # noqa: F401
+from engine.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from engine.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
-from engine.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
+from engine.ops.padding import pad  # noqa: F401
+from engine.ops.pooling import (  # noqa: F401
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
+from engine.ops.resample import (  # noqa: F401
+    interpolate,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
