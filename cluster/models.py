@@ -47,7 +47,7 @@ def resolve_factory(factory: str | Callable) -> Callable:
 
 
 def load_weights(location: str) -> dict:
-    """A safetensors state dict from a local path or any URI pyarrow.fs resolves."""
+    """A state dict (safetensors or torch.save) from a local path or any URI pyarrow.fs resolves."""
     if not storage.is_uri(location):
         try:
             return engine.load(location)

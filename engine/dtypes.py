@@ -52,6 +52,11 @@ def from_numpy_dtype(np_dtype) -> dtype:
                         f"supported: {', '.join(d.name for d in _BY_NUMPY.values())}") from None
 
 
+def widen_bfloat16(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 values, given as their uint16 bit patterns, as float32: exact (bf16 is float32's top half)."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
 def get_default_dtype() -> dtype:
     """The float dtype that Python floats and float factories produce (float32 unless changed)."""
     return _default_float

@@ -20,6 +20,12 @@ class _ModeState(threading.local):
         self.grad_enabled = True
         self.inference = False
 
+    @property
+    def recording(self) -> bool:
+        """Whether ops record the graph: grad mode is on, outside inference mode (where even enable_grad
+        records nothing, as in PyTorch, whose inference mode turns autograd off beneath grad mode)."""
+        return self.grad_enabled and not self.inference
+
 
 state = _ModeState()
 

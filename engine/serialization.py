@@ -1,15 +1,17 @@
-"""engine.save / engine.load: state dicts as safetensors files (never pickle)."""
+"""engine.save / engine.load: the engine writes safetensors, and reads safetensors and torch.save checkpoints."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load as _load_safetensors
 from safetensors.numpy import save_file
 
+from engine.checkpoints.safetensors_format import read_safetensors
+from engine.checkpoints.storage import map_file
+from engine.checkpoints.torch_format import is_pickle, is_zip, read_legacy, read_zip
 from engine.tensor import Tensor
 
 
@@ -30,18 +32,34 @@ def save(obj: dict, path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def load(path, map_location=None, weights_only: bool = True) -> dict:
-    """Read a safetensors file into a dict of name -> tensor (map_location/weights_only: PyTorch's, ignored)."""
-    path = Path(path)
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **kwargs) -> Any:
+    """Read a checkpoint from a path or file: safetensors, or what `torch.save` writes (zip or legacy).
+
+    The format is told by content, not name. Only weights come back (tensors, nested dicts and lists, numbers,
+    strings): a pickle naming any other global is refused and nothing in it runs, as with PyTorch's
+    `weights_only=True`. Tensors are views of the file mapped copy-on-write (bfloat16 ones are float32).
+    map_location, pickle_module, weights_only and mmap are PyTorch's and change nothing (CPU only, always
+    weights-only, always mapped).
+    """
+    if hasattr(f, "read"):
+        return load_bytes(f.read(), name=str(getattr(f, "name", "<file>")))
+    path = Path(f)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return load_bytes(path.read_bytes(), name=str(path))
+    return _read(map_file(path), str(path))
 
 
-def load_bytes(data: bytes, name: str = "<bytes>") -> dict:
-    """Parse safetensors bytes into a dict of name -> tensor; ValueError naming `name` if they are not valid."""
+def load_bytes(data: bytes, name: str = "<bytes>") -> Any:
+    """`load` from bytes in memory; a ValueError naming `name` if they are not a checkpoint."""
+    return _read(data, name)
+
+
+def _read(buffer, name: str) -> Any:
+    if is_zip(buffer):
+        return read_zip(buffer, name)
+    if is_pickle(buffer):
+        return read_legacy(buffer, name)
     try:
-        arrays = _load_safetensors(data)
-    except (SafetensorError, ValueError, OSError) as e:
-        raise ValueError(f"{name} is not a valid safetensors file: {e}") from None
-    return {key: Tensor._make(np.array(array)) for key, array in arrays.items()}
+        return read_safetensors(buffer)
+    except ValueError as e:
+        raise ValueError(f"{name} is not a valid safetensors file ({e}), nor a torch.save checkpoint") from None

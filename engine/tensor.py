@@ -30,8 +30,8 @@ class Size(tuple):
 class Tensor:
     """An n-dimensional array on the CPU, with PyTorch's autograd semantics."""
 
-    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_base", "_nbytes", "_version", "_inference",
-                 "_hooks", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_base", "_view_version", "_owner", "_nbytes",
+                 "_version", "_inference", "_hooks", "__weakref__")
     __hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
     __array_ufunc__ = None  # numpy operands defer to our reflected operators
 
@@ -53,12 +53,25 @@ class Tensor:
         _setup(t, data, data.nbytes if owns else 0)
         return t
 
-    def _view(self, data: np.ndarray) -> Tensor:
-        """A tensor on `data`, which shares this tensor's storage."""
+    def _view(self, data: np.ndarray, tracked: bool = False) -> Tensor:
+        """A view made by a view op: `data` shares this tensor's storage, and `_base` is the storage's tensor.
+
+        A view `tracked` by autograd (made while recording) follows its base's history after in-place writes.
+        """
         t = object.__new__(Tensor)
         _setup(t, data, 0)
         t._base = self._base if self._base is not None else self
         t._version = self._version
+        t._view_version = self._version[0] if tracked else None
+        t._inference = self._inference
+        return t
+
+    def _alias(self, version: list) -> Tensor:
+        """This tensor's storage outside autograd (not a view): detach() shares the version counter, .data not."""
+        t = object.__new__(Tensor)
+        _setup(t, self._data, 0)
+        t._owner = self  # keeps the storage's allocation counted while the alias lives
+        t._version = version
         t._inference = self._inference
         return t
 
@@ -123,11 +136,31 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        self._follow_base()
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         self.requires_grad_(value)
+
+    @property
+    def grad_fn(self):
+        """The node that made this tensor in the graph (None for leaves)."""
+        self._follow_base()
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node) -> None:
+        self._grad_fn = node
+
+    def _follow_base(self) -> None:
+        """If this is a view whose storage was written in place since its history was set, make its history a
+        view of its base's current history (PyTorch regenerates a view's grad_fn the same way)."""
+        if self._view_version is None or self._view_version == self._version[0]:
+            return
+        self._view_version = self._version[0]
+        if self._grad_fn is not None or self._base._requires_grad:
+            self._grad_fn, self._requires_grad = _views.view_history(self, self._base), True
 
     @property
     def is_leaf(self) -> bool:
@@ -157,8 +190,9 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """This tensor's values, detached from autograd (shares storage)."""
-        return self.detach()
+        """This tensor's values outside autograd: the same storage with its own version counter, so writes
+        through it (`p.data.mul_(0.5)`) change this tensor without invalidating what backward saved."""
+        return self._alias([0])
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -166,7 +200,7 @@ class Tensor:
         _gauges.allocated -= self._nbytes  # the storage is value's now, counted where it was allocated
         self._nbytes = 0
         self._data = value._data
-        self._base = value._base if value._base is not None else value
+        self._base, self._view_version, self._owner = None, None, value
         self._version = value._version
 
     @property
@@ -238,12 +272,11 @@ class Tensor:
         check_device("cuda")
 
     def detach(self) -> Tensor:
-        """The same values, sharing storage, cut off from the graph."""
-        return self._view(self._data)
+        """The same storage and version counter, cut off from the graph: writes through it change this tensor."""
+        return self._alias(self._version)
 
     def detach_(self) -> Tensor:
-        self.grad_fn = None
-        self._requires_grad = False
+        self._grad_fn, self._requires_grad, self._view_version = None, False, None
         return self
 
     def clone(self) -> Tensor:
@@ -338,24 +371,33 @@ class Tensor:
         if self._inference and not _mode.inference:
             raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed. "
                                "You can make a clone to get a normal tensor before doing inplace update.")
-        if _mode.grad_enabled:
-            if self._requires_grad and self.grad_fn is None:
-                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            if self._base is not None and (result._requires_grad or self._base._requires_grad):
-                raise RuntimeError("an in-place operation on a view of a tensor that requires grad is not "
-                                   "supported by the engine; use the out-of-place operation instead")
+        if _views.overlaps_itself(self._data):
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                               "single memory location. Please clone() the tensor before performing the operation.")
+        recording = _mode.recording and (result._requires_grad or self.requires_grad)
+        if recording:
+            self._check_writable_in_graph()
         if result._data.dtype.kind == "f" and self._data.dtype.kind != "f":
             raise RuntimeError(f"result type {result.dtype.name} can't be cast to the desired output type "
                                f"{self.dtype.name}")
-        node = result.grad_fn
+        node = result._grad_fn
         if node is not None:
             node.own_saved(self._data, self._version)  # its saved copy must outlive this write
         np.copyto(self._data, np.broadcast_to(result._data, self._data.shape), casting="unsafe")
         self._mark_written()
-        if node is not None:
-            self.grad_fn = node
-            self._requires_grad = True
+        if recording and self._base is not None:
+            _views.rebase(self, result)  # the base's history takes the write; this view follows it
+            self._view_version = self._version[0]
+        elif node is not None:
+            self._grad_fn, self._requires_grad = node, True
         return self
+
+    def _check_writable_in_graph(self) -> None:
+        """PyTorch's refusals of in-place writes that would lose a leaf's gradient."""
+        if self._base is not None and self.requires_grad and self._base.is_leaf:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
 
     def _mark_written(self) -> None:
         """Record an in-place write to this storage: the version counter views share, checked at backward."""
@@ -379,14 +421,12 @@ class Tensor:
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
         return self._write_(_ops.clamp(self, min, max))
 
-    def copy_(self, src) -> Tensor:
+    def copy_(self, src, non_blocking: bool = False) -> Tensor:
         """Copy src's values into this tensor (broadcast, cast), differentiably."""
-        src = src if isinstance(src, Tensor) else Tensor._from_array_like(src)
-        return self._write_(_ops.add(_ops.mul(self.detach(), 0), src.to(self.dtype)) if src._requires_grad
-                            else src.detach())
+        return self._write_(_ops.shape.copied_into(self, src))
 
     def fill_(self, value) -> Tensor:
-        return self._write_(Tensor._make(np.full(self._data.shape, value, self._data.dtype)))
+        return self._write_(_ops.shape.filled(self, value))
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
@@ -513,8 +553,10 @@ def _setup(t: Tensor, data: np.ndarray, nbytes: int) -> None:
     t._data = data
     t._requires_grad = False
     t._grad = None
-    t.grad_fn = None
-    t._base = None
+    t._grad_fn = None
+    t._base = None  # the tensor whose storage this view shares (None unless made by a view op)
+    t._view_version = None  # for a view autograd tracks: the version its history was set at
+    t._owner = None  # for aliases (detach, .data, Parameter): the tensor whose allocation they share
     t._nbytes = nbytes
     t._version = [0]  # shared with views, so an in-place write through any of them is seen by all
     t._inference = _mode.inference
@@ -572,6 +614,7 @@ class _RemovableHook:
 
 
 from engine import ops as _ops  # noqa: E402 (ops build Tensors: imported once the class exists)
+from engine.autograd import views as _views  # noqa: E402
 
 # Methods that are the op itself with the tensor first: Tensor.exp is ops.exp, and so on.
 _OP_METHODS = (

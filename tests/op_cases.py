@@ -272,3 +272,27 @@ case("type_as", lambda m, a, b: a.type_as(b) * b, randn(3, 4), randn(4))
 case("concat", lambda m, a, b: m.concat([a, b], dim=1), randn(2, 3), randn(2, 1))
 case("negative", lambda m, a: a.negative(), randn(3, 4))
 case("absolute", lambda m, a: a.absolute(), away(3, 4))
+
+
+# -- engine-ckpt: fill_/zero_/copy_ record themselves in the graph; writes through views rebase the base -------
+case("fill_-then_use", lambda m, a: _in_place("fill_", m, a, 0.5) * a, randn(3, 4))
+case("fill_-tensor_value", lambda m, a, b: _in_place("fill_", m, a, b.sum()) * a, randn(3, 4), randn(2))
+case("zero_-then_use", lambda m, a: _in_place("zero_", m, a) + a * a, randn(3, 4))
+case("copy_-constant", lambda m, a: _in_place("copy_", m, a, m.ones(4)) * a, randn(3, 4))
+
+
+def _write_through_view(m, a, b):
+    x = a * 1
+    x[1:, ::2].mul_(b)  # x's history is rebased: the view's region comes from the write
+    return x * a
+
+
+def _sibling_after_write(m, a):
+    x = a * 1
+    first, last = x[:2], x[1:]
+    first.mul_(a[:2])
+    return last * a[1:]  # `last` overlaps the write: it follows x's new history
+
+
+case("view-mul_-rebases_base", _write_through_view, randn(3, 4), randn(2, 2))
+case("view-sibling_follows_write", _sibling_after_write, randn(3, 4))

@@ -24,7 +24,7 @@ def _root_grads(outputs, grad_outputs) -> list:
         raise RuntimeError(f"got {len(grad_outputs)} gradients for {len(outputs)} outputs")
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not out._requires_grad:
+        if not out.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
             if out.numel() != 1:
@@ -68,7 +68,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     _no_create_graph(create_graph)
     outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
     for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor) or not t._requires_grad:
+        if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")
     keys = [t.grad_fn or t for t in inputs]
     captured = run_backward(outputs, _root_grads(outputs, grad_outputs), bool(retain_graph), capture=set(keys))

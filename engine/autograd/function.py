@@ -63,9 +63,10 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on tensors (and plain values) and return the result tensor."""
         fn = cls()
+        grad_mode = _mode.recording
         recording = False
-        if _mode.grad_enabled:
-            needs = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
+        if grad_mode:
+            needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
             if True in needs:
                 recording = True
                 fn.needs_input_grad = needs  # set before forward, so it saves only what backward will use
@@ -78,7 +79,7 @@ class Function:
         if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars
             out = np.asarray(out)
         if cls.view and np.may_share_memory(out, inputs[0]._data):
-            result = inputs[0]._view(out)  # shares the input's storage: not allocated again
+            result = inputs[0]._view(out, tracked=grad_mode)  # shares the input's storage
         else:
             result = Tensor._make(out)
         if recording:
@@ -89,7 +90,7 @@ class Function:
         self.next_functions_ = tuple([(x.grad_fn or x) if need else None
                                       for x, need in zip(inputs, self.needs_input_grad)])
         result._requires_grad = True
-        result.grad_fn = self
+        result._grad_fn = self
         if self.saved:
             self._check_saved(inputs, result)
             self._saved_guard = _SavedArrays(self.saved)

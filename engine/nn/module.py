@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -12,11 +13,22 @@ from engine.nn.parameter import Parameter
 from engine.tensor import Tensor, to_arguments
 
 
-class IncompatibleKeys(NamedTuple):
+class _IncompatibleKeys(NamedTuple):  # PyTorch's name, which its repr shows
     """What load_state_dict returns: the keys it could not match."""
 
     missing_keys: list
     unexpected_keys: list
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
+
+    __str__ = __repr__
+
+
+def _quoted(keys: list) -> str:
+    return ", ".join(f'"{k}"' for k in keys)
 
 
 class RemovableHandle:
@@ -211,33 +223,84 @@ class Module:
                 child.state_dict(destination, f"{prefix}{name}.", keep_vars)
         return destination
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
-        """Copy values into parameters and buffers; with strict, any key or shape problem is one error."""
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
-        for key, target in own.items():
-            if key in state_dict:
-                value = state_dict[key]
-                shape = tuple(value.shape)
-                if shape != tuple(target.shape):
-                    mismatched.append(f"size mismatch for {key}: copying a param with shape {list(shape)} from "
-                                      f"checkpoint, the shape in current model is {list(target.shape)}.")
-        problems = list(mismatched)
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
+        """Copy a state dict into parameters and persistent buffers, module by module, as PyTorch does.
+
+        Missing and unexpected keys are returned, and with `strict` are an error; a shape mismatch is always one.
+        With `assign`, the state dict's tensors take the places of the module's (keeping requires_grad).
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        metadata = getattr(state_dict, "_metadata", None)  # per-module versions, in state dicts torch.save wrote
+        missing: list = []
+        unexpected: list = []
+        errors: list = []
+
+        def load(module: Module, local_state: dict, prefix: str) -> None:
+            local_metadata = dict(metadata.get(prefix[:-1], {})) if metadata is not None else {}
+            if assign:
+                local_metadata["assign_to_params_buffers"] = True
+            module._load_from_state_dict(local_state, prefix, local_metadata, True, missing, unexpected, errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = f"{prefix}{name}."
+                    load(child, {k: v for k, v in local_state.items() if k.startswith(child_prefix)}, child_prefix)
+
+        load(self, dict(state_dict), "")
         if strict:
             if unexpected:
-                problems.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+                errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(unexpected)}. ")
             if missing:
-                problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
-        if problems:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
-        with no_grad():
-            for key, target in own.items():
-                if key in state_dict:
-                    value = state_dict[key]
-                    target.copy_(value if isinstance(value, Tensor) else Tensor._make(np.asarray(value)))
-        return IncompatibleKeys(missing, unexpected)
+                errors.insert(0, f"Missing key(s) in state_dict: {_quoted(missing)}. ")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
+        """Load this module's own entries (not its children's); subclasses override it to adapt old checkpoints."""
+        local = {name: value for registry in (self._parameters, self._buffers) for name, value in registry.items()
+                 if value is not None and not (registry is self._buffers and name in self._non_persistent_buffers)}
+        for name, target in local.items():
+            key = prefix + name
+            if key in state_dict:
+                error = self._load_entry(name, key, target, state_dict[key], local_metadata)
+                if error:
+                    error_msgs.append(error)
+            elif strict:
+                missing_keys.append(key)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix):
+                    head, *rest = key[len(prefix):].split(".", 1)
+                    if (head not in self._modules) if rest else (head not in local):
+                        unexpected_keys.append(key)
+
+    def _load_entry(self, name: str, key: str, target: Tensor, value, local_metadata: dict) -> str | None:
+        """Copy (or assign) one checkpoint value into `target`; PyTorch's error text if it cannot be."""
+        if isinstance(value, np.ndarray):
+            value = Tensor._make(np.asarray(value))
+        if not isinstance(value, Tensor):
+            return (f'While copying the parameter named "{key}", expected engine.Tensor or Tensor-like object from '
+                    f"checkpoint but received {type(value)}")
+        if target.dim() == 0 and value.dim() == 1 and value.shape[0] == 1:  # a 0.3-era 1-element "scalar"
+            value = value[0]
+        if value.shape != target.shape:
+            return (f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
+                    f"the shape in current model is {target.shape}.")
+        try:
+            with no_grad():
+                if not local_metadata.get("assign_to_params_buffers", False):
+                    target.copy_(value)
+                elif isinstance(target, Parameter):
+                    setattr(self, name, value.requires_grad_(target.requires_grad) if isinstance(value, Parameter)
+                            else Parameter(value, requires_grad=target.requires_grad))
+                else:
+                    setattr(self, name, value)
+        except Exception as ex:  # reported with the key, as PyTorch does
+            return (f'While copying the parameter named "{key}", whose dimensions in the model are {target.size()} '
+                    f"and whose dimensions in the checkpoint are {value.size()}, an exception occurred : {ex.args}.")
+        return None
 
     # -- modes and conversions --------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:

@@ -15,7 +15,7 @@ class Parameter(Tensor):
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
         data = Tensor._make(np.empty(0, np.float32)) if data is None else data
         _setup(self, data._data, 0)
-        self._base = data._base if data._base is not None else data  # keeps the storage's owner alive
+        self._owner = data  # keeps the storage's allocation counted while the parameter lives
         self._version = data._version
         self.requires_grad_(requires_grad)
 

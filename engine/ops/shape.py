@@ -83,6 +83,32 @@ class IndexPut(Function):
         return ga, gv
 
 
+class Fill(Function):
+    """a's shape and dtype filled with `value` (a number or 0-d tensor): what fill_ writes. No gradient reaches a."""
+
+    def forward(self, a, value):
+        return np.full(a.shape, value, a.dtype)
+
+    def backward(self, g):
+        return (np.zeros_like(g) if self.needs(0) else None,
+                np.asarray(g.sum(), dtype=g.dtype) if self.needs(1) else None)
+
+
+class CopyInto(Function):
+    """src broadcast to dst's shape and cast to its dtype: what copy_ writes. No gradient reaches dst."""
+
+    def forward(self, dst, src):
+        shape = np.broadcast_shapes(dst.shape, src.shape)  # a ValueError here is apply's mismatch message
+        if shape != dst.shape:
+            raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the broadcast shape {list(shape)}")
+        self.src_shape, self.src_dtype = src.shape, src.dtype
+        return np.broadcast_to(src, dst.shape).astype(dst.dtype)
+
+    def backward(self, g):
+        return (np.zeros_like(g) if self.needs(0) else None,
+                unbroadcast(g, self.src_shape).astype(self.src_dtype, copy=False) if self.needs(1) else None)
+
+
 class Cat(Function):
     def forward(self, *arrays, dim):
         self.dim = dim
@@ -324,6 +350,19 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     length = x.shape[_dim(dim, x._data.ndim)]
     return split(x, max(1, -(-length // chunks)), dim)
+
+
+def filled(x: Tensor, value) -> Tensor:
+    """x's shape and dtype filled with value, recorded in the graph (the source of fill_ and zero_)."""
+    if isinstance(value, Tensor) and value._data.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.dim()} "
+                           "dimensions.")
+    return Fill.apply(x, value)
+
+
+def copied_into(dst: Tensor, src) -> Tensor:
+    """src broadcast and cast to dst, recorded in the graph (the source of copy_)."""
+    return CopyInto.apply(dst, src if isinstance(src, Tensor) else Tensor._from_array_like(src))
 
 
 def clone(x: Tensor) -> Tensor:
