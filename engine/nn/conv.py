@@ -9,7 +9,7 @@ from engine.nn.module import Module
 from engine.nn.parameter import Parameter
 from engine.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, transposed_output_size
 from engine.ops.padding import pad
-from engine.tensor import Tensor
+from engine.tensor import Size, Tensor
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -147,7 +147,7 @@ class _ConvTransposeNd(_ConvNd):
         largest = [n + s - 1 for n, s in zip(smallest, self.stride)]
         if any(not lo <= size <= hi for size, lo, hi in zip(output_size, smallest, largest)):
             raise ValueError(f"requested an output size of {list(output_size)}, but valid sizes range from "
-                             f"{list(smallest)} to {largest} (for an input of {x.shape[batch_dims:]})")
+                             f"{list(smallest)} to {largest} (for an input of {Size(x.shape[batch_dims:])})")
         return tuple(size - lo for size, lo in zip(output_size, smallest))
 
 

@@ -190,10 +190,11 @@ def _in_place(x: Tensor, out_of_place, kernel, *params) -> Tensor:
     """x overwritten with its activation and returned, as PyTorch's in-place activations do.
 
     When there is a graph to record (x requires grad, or is a view of a tensor that does) or a check
-    to make (an inference tensor outside inference mode), Tensor._write_ does it, with PyTorch's
-    checks and recording. Otherwise the kernel writes straight into x's storage: no copy.
+    to make (an inference tensor outside inference mode, a read-only or expanded storage), Tensor._write_
+    does it, with PyTorch's checks and recording. Otherwise the kernel writes straight into x's storage.
     """
-    if x._requires_grad or (x._base is not None and x._base._requires_grad) or (x._inference and not _mode.inference):
+    if (x.requires_grad or (x._base is not None and x._base.requires_grad) or not x._data.flags.writeable
+            or (x._inference and not _mode.inference)):
         return x._write_(out_of_place(x, *params))
     kernel(x._data, x._data, *params)
     x._mark_written()
