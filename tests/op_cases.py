@@ -345,6 +345,8 @@ case("pad-constant_value_negative", lambda m, x: _f(m, "pad")(x, (-1, 2, 1, -1),
 _conv2d = lambda m, *xs, **kw: _f(m, "conv2d")(*xs, **kw)  # noqa: E731
 case("conv2d-depthwise", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1, groups=3), randn(2, 3, 4, 5),
      randn(3, 1, 3, 3), randn(3))
+case("conv2d-depthwise_channels_last", lambda m, x, w: _conv2d(m, x, w, padding=1, groups=32), randn(1, 32, 3, 3),
+     randn(32, 1, 3, 3))
 case("conv2d-depthwise_stride_dilation", lambda m, x, w: _conv2d(m, x, w, stride=2, padding=2, dilation=2, groups=2),
      randn(1, 2, 6, 5), randn(2, 1, 3, 3))
 case("conv2d-channels_last", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1), randn(1, 16, 3, 4),
@@ -363,6 +365,8 @@ case("conv_transpose2d-stride_padding_output_padding",
 case("conv_transpose2d-groups_dilation", lambda m, x, w: _conv_t(m, x, w, stride=(1, 2), groups=2, dilation=2),
      randn(1, 4, 3, 3), randn(4, 1, 2, 3))
 case("conv_transpose2d-unbatched", lambda m, x, w: _conv_t(m, x, w, stride=2), randn(2, 2, 3), randn(2, 3, 2, 2))
+case("conv_transpose2d-pointwise_output_padding", lambda m, x, w: _conv_t(m, x, w, dilation=2, output_padding=1),
+     randn(1, 2, 3, 3), randn(2, 3, 1, 1))
 case("conv_transpose1d", lambda m, x, w, b: _f(m, "conv_transpose1d")(x, w, b, stride=3, padding=1, output_padding=2),
      randn(2, 2, 4), randn(2, 3, 3), randn(3))
 

@@ -22,6 +22,7 @@ MODULES = {
     "conv_channels_last_dilated": (lambda nn: nn.Conv2d(16, 8, 3, padding=2, dilation=2, bias=False), (2, 16, 9, 7)),
     "conv_deep_kernel": (lambda nn: nn.Conv2d(288, 4, 3, padding=1), (2, 288, 4, 4)),
     "conv_depthwise": (lambda nn: nn.Conv2d(24, 24, 3, padding=1, groups=24), (3, 24, 9, 9)),
+    "conv_depthwise_channels_last": (lambda nn: nn.Conv2d(48, 48, 3, stride=2, padding=1, groups=48), (3, 48, 9, 9)),
     "conv_depthwise_5x5_stride_2": (lambda nn: nn.Conv2d(12, 12, 5, stride=2, padding=2, groups=12), (3, 12, 9, 8)),
     "conv_depthwise_multiplier": (lambda nn: nn.Conv2d(6, 12, 3, padding=1, groups=6), (2, 6, 7, 7)),
     "conv_pointwise_large_map": (lambda nn: nn.Conv2d(8, 5, 1), (3, 8, 20, 20)),
@@ -136,6 +137,12 @@ def test_gradients_over_several_chunks_of_samples_match_finite_differences(monke
     monkeypatch.setattr(conv_kernels, "GEMM_COLUMNS", 8)  # two output rows of 4 per chunk: 3 samples, 2 chunks
     x, w = rng.standard_normal((3, channels_in, 3, 4)), rng.standard_normal((4, channels_in // groups, 2, 2))
     gradcheck(lambda x, w: F.conv2d(x, w, padding=(0, 1), stride=(1, 2), groups=groups), x, w)
+
+
+def test_depthwise_gradients_over_several_chunks_of_samples_match_finite_differences(monkeypatch):
+    monkeypatch.setattr(conv_kernels, "DEPTHWISE_CHUNK_ELEMENTS", 64)  # two samples of 2 x 4 x 4 outputs per chunk
+    x, w = rng.standard_normal((3, 2, 4, 4)), rng.standard_normal((2, 1, 3, 3))
+    gradcheck(lambda x, w: F.conv2d(x, w, padding=1, groups=2), x, w)
 
 
 def test_dropping_padding_only_taps_keeps_the_output_exact():

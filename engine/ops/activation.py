@@ -19,21 +19,23 @@ from engine.ops.pointwise import sigmoid
 from engine.tensor import Tensor
 
 
-# -- kernels: kernel(a, out, ...) -> out, safe with out is a ------------------------------------------------
+# -- kernels: kernel(a, out, ...) -> out; out may be a itself, or None for a fresh array ------------------------
+# np.clip is the fast one here: numpy's maximum and minimum take slower NaN-propagating loops.
 def _hardtanh(a, out, low, high):
     return np.clip(a, low, high, out=out)  # propagates NaN, as PyTorch's clamp does
 
 
 def _hardsigmoid(a, out):
-    np.add(a, 3, out=out)
+    out = np.add(a, 3, out=out)
     np.clip(out, 0, 6, out=out)
     out /= 6
     return out
 
 
 def _hardswish(a, out):
-    gate = np.clip(a + 3, 0, 6)
-    np.multiply(a, gate, out=out)  # (x * clamp(x + 3, 0, 6)) / 6, PyTorch's order
+    gate = np.add(a, 3)
+    np.clip(gate, 0, 6, out=gate)
+    out = np.multiply(a, gate, out=gate if out is None else out)  # (x * clamp(x + 3, 0, 6)) / 6, PyTorch's order
     out /= 6
     return out
 
@@ -42,8 +44,7 @@ def _elu(a, out, alpha):
     negative = a <= 0
     branch = np.expm1(np.minimum(a, 0))
     branch *= alpha
-    if out is not a:
-        np.copyto(out, a)
+    out = a.copy() if out is None else out  # where x > 0 the result is x itself
     np.copyto(out, branch, where=negative)
     return out
 
@@ -53,22 +54,23 @@ def _softplus(a, out, beta, threshold):
     linear = scaled > threshold  # where PyTorch returns x itself (exp would overflow)
     value = np.log1p(np.exp(np.minimum(scaled, threshold)))
     value /= beta
-    if out is not a:
-        np.copyto(out, a)
-    np.copyto(out, value, where=~linear)
+    np.copyto(value, a, where=linear)
+    if out is None:
+        return value
+    np.copyto(out, value)
     return out
 
 
 def _mish(a, out):
     gate = np.tanh(np.logaddexp(0, a))  # tanh(softplus(x)), softplus without overflow
-    return np.multiply(a, gate, out=out)
+    return np.multiply(a, gate, out=gate if out is None else out)
 
 
 def _silu(a, out):
     gate = np.tanh(a * 0.5)  # sigmoid as engine.ops.sigmoid computes it: (1 + tanh(x / 2)) / 2
     gate += 1
     gate *= 0.5
-    return np.multiply(a, gate, out=out)
+    return np.multiply(a, gate, out=gate if out is None else out)
 
 
 def _relu_kernel(a, out):
@@ -86,7 +88,7 @@ class Hardtanh(Function):
     def forward(self, a, low, high):
         self.save(a)
         self.bounds = low, high
-        return _hardtanh(a, np.empty_like(a), low, high)
+        return _hardtanh(a, None, low, high)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -99,7 +101,7 @@ class Hardsigmoid(Function):
 
     def forward(self, a):
         self.save(a)
-        return _hardsigmoid(a, np.empty_like(a))
+        return _hardsigmoid(a, None)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -111,7 +113,7 @@ class Hardswish(Function):
 
     def forward(self, a):
         self.save(a)
-        return _hardswish(a, np.empty_like(a))
+        return _hardswish(a, None)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -126,7 +128,7 @@ class Elu(Function):
     def forward(self, a, alpha):
         self.save(a)
         self.alpha = alpha
-        return _elu(a, np.empty_like(a), alpha)
+        return _elu(a, None, alpha)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -139,7 +141,7 @@ class Softplus(Function):
     def forward(self, a, beta, threshold):
         self.save(a)
         self.beta, self.threshold = beta, threshold
-        return _softplus(a, np.empty_like(a), beta, threshold)
+        return _softplus(a, None, beta, threshold)
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -153,7 +155,7 @@ class Mish(Function):
 
     def forward(self, a):
         self.save(a)
-        return _mish(a, np.empty_like(a))
+        return _mish(a, None)
 
     def backward(self, g):
         (a,) = self.saved_arrays()

@@ -23,6 +23,13 @@ GEMM_COLUMNS = 2048
 # while the weight's K = C*kh*kw stays moderate (beyond it the channels-first GEMM shape is faster).
 CHANNELS_LAST_MIN_CHANNELS = 16
 CHANNELS_LAST_MAX_K = 2304
+# A 1x1 conv runs one GEMM per sample straight on the input from this many positions on; below, each sample's
+# GEMM would re-read the whole weight for a few columns, and the channels-last path's single GEMM is faster.
+POINTWISE_MIN_POSITIONS = 32
+# Depthwise with a column stride: channels-last einsum from this many channels on (its inner loop runs over
+# channels); below, a sum of per-tap products over NCHW windows, in chunks of about this many output elements.
+DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS = 32
+DEPTHWISE_CHUNK_ELEMENTS = 1 << 16
 
 
 class Geometry(NamedTuple):
@@ -99,8 +106,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, geo: Geo
     out = np.empty((x.shape[0], w.shape[0], *geo.out_hw), np.result_type(x, w))
     if geo.groups > 1 and geo.groups == x.shape[1] == w.shape[0]:
         _forward_depthwise(x, w, geo, out)
-    elif _pointwise(w, geo) and geo.out_hw[0] * geo.out_hw[1] >= GEMM_COLUMNS // 8:
-        # A 1x1 conv over a large map: the input is already the column matrix, one GEMM per sample, no copy.
+    elif _pointwise(w, geo) and x.shape[2:] == geo.out_hw and x[0, 0].size >= POINTWISE_MIN_POSITIONS:
+        # The input is already the column matrix: one GEMM per sample, no copy at all.
         np.matmul(w.reshape(w.shape[0], -1), x.reshape(*x.shape[:2], -1), out=out.reshape(*out.shape[:2], -1))
     elif geo.groups == 1 and x.shape[1] >= CHANNELS_LAST_MIN_CHANNELS and w[0].size <= CHANNELS_LAST_MAX_K:
         _forward_channels_last(x, w, geo, out)
@@ -172,19 +179,56 @@ def _forward_channels_last(x, w, geo: Geometry, out) -> None:
 
 
 def _forward_depthwise(x, w, geo: Geometry, out) -> None:
-    """One filter per channel: the sum over kernel taps of a channels-last window times its per-channel weights."""
+    """One filter per channel: a sum over kernel taps, in the layout whose inner loop is the longest.
+
+    einsum runs the multiply-add over taps in one pass; its inner loop is contiguous channels-last memory:
+    a whole output row (columns and channels) when the column stride is 1, the channels otherwise.
+    """
+    if geo.stride[1] == 1:
+        _depthwise_channels_last(x, w, geo, out, whole_rows=True)
+    elif x.shape[1] >= DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS:
+        _depthwise_channels_last(x, w, geo, out, whole_rows=False)
+    else:
+        _depthwise_channels_first(x, w, geo, out)
+
+
+def _depthwise_channels_last(x, w, geo: Geometry, out, whole_rows: bool) -> None:
     n, c, h, wd = x.shape
     kh, kw = w.shape[2:]
+    ho, wo = geo.out_hw
     (top, bottom), (left, right) = geo.pads
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     xp = np.zeros((n, h + top + bottom, wd + left + right, c), x.dtype)
     xp[:, top:top + h, left:left + wd] = x.transpose(0, 2, 3, 1)
     s_n, s_h, s_w, s_c = xp.strides
-    windows = as_strided(xp, (n, *geo.out_hw, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
-                         writeable=False)
-    # einsum runs the multiply-add over taps in one pass, the channel axis innermost and contiguous.
-    taps = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))  # contiguous channels: einsum's fast inner loop
-    out[...] = np.einsum("nyxijc,ijc->nyxc", windows, taps).transpose(0, 3, 1, 2)
+    taps = w[:, 0].transpose(1, 2, 0)  # (kh, kw, C)
+    if whole_rows:  # tap (i, j) of output row y reads one contiguous run of wo * c values
+        windows = as_strided(xp, (n, ho, kh, kw, wo * c), (s_n, s_h * sh, s_h * dh, s_w * dw, s_c), writeable=False)
+        taps = np.ascontiguousarray(np.broadcast_to(taps[:, :, None, :], (kh, kw, wo, c))).reshape(kh, kw, -1)
+        result = np.einsum("nyijq,ijq->nyq", windows, taps).reshape(n, ho, wo, c)
+    else:
+        windows = as_strided(xp, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+                             writeable=False)
+        result = np.einsum("nyxijc,ijc->nyxc", windows, np.ascontiguousarray(taps))
+    out[...] = result.transpose(0, 3, 1, 2)
+
+
+def _depthwise_channels_first(x, w, geo: Geometry, out) -> None:
+    """Few channels over large maps: each tap's window times its per-channel weight, added up a chunk of
+    samples at a time so that the running sum stays in cache."""
+    n = x.shape[0]
+    kh, kw = w.shape[2:]
+    xp = pad_spatial(x, geo.pads)
+    step = max(1, DEPTHWISE_CHUNK_ELEMENTS // out[0].size)
+    term = np.empty((min(step, n), *out.shape[1:]), out.dtype)
+    for n0 in range(0, n, step):
+        acc, part = out[n0:n0 + step], term[:min(step, n - n0)]
+        for i in range(kh):
+            for j in range(kw):
+                window = xp[n0:n0 + step][window_slice(i, j, geo.stride, geo.dilation, geo.out_hw)]
+                np.multiply(window, w[:, 0, i, j, None, None], out=acc if i == j == 0 else part)
+                if i or j:
+                    acc += part
 
 
 # -- gradients ------------------------------------------------------------------------------------------
