@@ -104,6 +104,19 @@ def test_module_keeps_for_backward_what_torch_keeps(torch, name):
     assert out.requires_grad and ours == _torch_saved_bytes(torch, torch_module, torch.tensor(x, requires_grad=True))
 
 
+@pytest.mark.parity
+@pytest.mark.parametrize("name", list(INPLACE))
+def test_inplace_module_inside_a_graph_keeps_what_torch_keeps(torch, name):
+    """relu_, hardtanh_, elu_ keep their result (the input itself); the others a copy of the input, as torch."""
+    x = _input()
+    theirs = _torch_saved_bytes(torch, lambda t: INPLACE[name](torch.nn)(t * 1), torch.tensor(x, requires_grad=True))
+    leaf = engine.tensor(x, requires_grad=True)
+    middle = leaf * 1
+    before = engine.memory_stats()["saved_bytes.current"]
+    out = INPLACE[name](nn)(middle)
+    assert out.requires_grad and engine.memory_stats()["saved_bytes.current"] - before == theirs
+
+
 # -- in place ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(INPLACE))
 def test_inplace_module_returns_its_input_holding_the_result(name):

@@ -13,9 +13,9 @@ import numpy as np
 
 from engine.autograd.function import Function
 from engine.grad_mode import state as _mode
+from engine.ops.pointwise import _floating as _as_float
 from engine.ops.pointwise import leaky_relu as _leaky_relu
 from engine.ops.pointwise import relu as _relu
-from engine.ops.pointwise import sigmoid
 from engine.tensor import Tensor
 
 
@@ -66,10 +66,15 @@ def _mish(a, out):
     return np.multiply(a, gate, out=gate if out is None else out)
 
 
-def _silu(a, out):
+def _silu_gate(a):
     gate = np.tanh(a * 0.5)  # sigmoid as engine.ops.sigmoid computes it: (1 + tanh(x / 2)) / 2
     gate += 1
     gate *= 0.5
+    return gate
+
+
+def _silu(a, out):
+    gate = _silu_gate(a)
     return np.multiply(a, gate, out=gate if out is None else out)
 
 
@@ -83,12 +88,14 @@ def _leaky_relu_kernel(a, out, negative_slope):
 
 # -- the ops ------------------------------------------------------------------------------------------------
 class Hardtanh(Function):
-    """clamp(x, min_val, max_val); the gradient passes strictly inside the bounds."""
+    """clamp(x, min_val, max_val); the gradient passes strictly inside the bounds (of the input or, the same
+    positions, of the result, which the in-place form keeps instead)."""
 
-    def forward(self, a, low, high):
-        self.save(a)
+    def forward(self, a, low, high, save_result=False):
         self.bounds = low, high
-        return _hardtanh(a, None, low, high)
+        out = _hardtanh(a, None, low, high)
+        self.save(out if save_result else a)
+        return out
 
     def backward(self, g):
         (a,) = self.saved_arrays()
@@ -123,16 +130,19 @@ class Hardswish(Function):
 
 
 class Elu(Function):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    """x for x > 0, alpha * (exp(x) - 1) otherwise; backward from the input, or from the result (in place)."""
 
-    def forward(self, a, alpha):
-        self.save(a)
-        self.alpha = alpha
-        return _elu(a, None, alpha)
+    def forward(self, a, alpha, save_result=False):
+        self.alpha, self.from_result = alpha, save_result
+        out = _elu(a, None, alpha)
+        self.save(out if save_result else a)
+        return out
 
     def backward(self, g):
-        (a,) = self.saved_arrays()
-        return (np.where(a > 0, g, g * (np.exp(np.minimum(a, 0)) * self.alpha)).astype(g.dtype),)
+        (saved,) = self.saved_arrays()
+        if self.from_result:  # alpha * exp(x) is result + alpha where the result is not x itself
+            return (np.where(saved > 0, g, g * (saved + self.alpha)).astype(g.dtype),)
+        return (np.where(saved > 0, g, g * (np.exp(np.minimum(saved, 0)) * self.alpha)).astype(g.dtype),)
 
 
 class Softplus(Function):
@@ -162,6 +172,19 @@ class Mish(Function):
         gate = np.tanh(np.logaddexp(0, a))
         sig = 0.5 * (1 + np.tanh(0.5 * a))
         return ((g * (gate + a * sig * (1 - gate * gate))).astype(g.dtype),)
+
+
+class Silu(Function):
+    """x * sigmoid(x), keeping only x for backward (as PyTorch's one op does)."""
+
+    def forward(self, a):
+        self.save(a)
+        return _silu(a, None)
+
+    def backward(self, g):
+        (a,) = self.saved_arrays()
+        s = _silu_gate(a)
+        return ((g * s * (1 + a * (1 - s))).astype(g.dtype),)
 
 
 class PreluKernel(Function):  # PyTorch's grad_fn name: PreluKernelBackward0
@@ -197,10 +220,22 @@ def _in_place(x: Tensor, out_of_place, kernel, *params) -> Tensor:
     """
     if (x.requires_grad or (x._base is not None and x._base.requires_grad) or not x._data.flags.writeable
             or (x._inference and not _mode.inference)):
-        return x._write_(out_of_place(x, *params))
+        result = out_of_place(x, *params)
+        x._write_(result)
+        if result.grad_fn is not None:  # a node that saved its result keeps x itself, as PyTorch's in-place forms
+            result.grad_fn.adopt_saved(result._data, x)
+        return x
     kernel(x._data, x._data, *params)
     x._mark_written()
     return x
+
+
+def _hardtanh_keeping_result(x: Tensor, low: float, high: float) -> Tensor:
+    return Hardtanh.apply(x, low, high, True)
+
+
+def _elu_keeping_result(x: Tensor, alpha: float) -> Tensor:
+    return Elu.apply(x, alpha, True)
 
 
 def _floating(x: Tensor, op: str) -> None:
@@ -232,10 +267,9 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * sigmoid(x), composed of primitives; with inplace, written into input."""
-    def out_of_place(x):
-        return x * sigmoid(x)
-    return _in_place(input, out_of_place, _silu) if inplace else out_of_place(input)
+    """x * sigmoid(x); with inplace, written into input."""
+    input = _as_float(input)
+    return _in_place(input, Silu.apply, _silu) if inplace else Silu.apply(input)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -243,7 +277,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
     if inplace:
-        return _in_place(input, Hardtanh.apply, _hardtanh, min_val, max_val)
+        return _in_place(input, _hardtanh_keeping_result, _hardtanh, min_val, max_val)
     return Hardtanh.apply(input, min_val, max_val)
 
 
@@ -272,7 +306,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
     _floating(input, "elu")
-    return _in_place(input, Elu.apply, _elu, alpha) if inplace else Elu.apply(input, alpha)
+    return _in_place(input, _elu_keeping_result, _elu, alpha) if inplace else Elu.apply(input, alpha)
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
