@@ -24,6 +24,9 @@ MODULES = {
     "conv_depthwise": (lambda nn: nn.Conv2d(24, 24, 3, padding=1, groups=24), (3, 24, 9, 9)),
     "conv_depthwise_channels_last": (lambda nn: nn.Conv2d(48, 48, 3, stride=2, padding=1, groups=48), (3, 48, 9, 9)),
     "conv_depthwise_5x5_stride_2": (lambda nn: nn.Conv2d(12, 12, 5, stride=2, padding=2, groups=12), (3, 12, 9, 8)),
+    "conv_depthwise_few_channels_stride_2": (lambda nn: nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8),
+                                             (3, 8, 14, 13)),
+    "conv_depthwise_small_map": (lambda nn: nn.Conv2d(40, 40, 5, padding=2, groups=40, bias=False), (3, 40, 7, 7)),
     "conv_depthwise_multiplier": (lambda nn: nn.Conv2d(6, 12, 3, padding=1, groups=6), (2, 6, 7, 7)),
     "conv_pointwise_large_map": (lambda nn: nn.Conv2d(8, 5, 1), (3, 8, 20, 20)),
     "conv_pointwise_small_map": (lambda nn: nn.Conv2d(32, 16, 1), (5, 32, 4, 4)),
@@ -139,10 +142,23 @@ def test_gradients_over_several_chunks_of_samples_match_finite_differences(monke
     gradcheck(lambda x, w: F.conv2d(x, w, padding=(0, 1), stride=(1, 2), groups=groups), x, w)
 
 
-def test_depthwise_gradients_over_several_chunks_of_samples_match_finite_differences(monkeypatch):
-    monkeypatch.setattr(conv_kernels, "DEPTHWISE_CHUNK_ELEMENTS", 64)  # two samples of 2 x 4 x 4 outputs per chunk
-    x, w = rng.standard_normal((3, 2, 4, 4)), rng.standard_normal((2, 1, 3, 3))
-    gradcheck(lambda x, w: F.conv2d(x, w, padding=1, groups=2), x, w)
+# Each depthwise forward path, forced on small inputs: (matrix positions per tap, channels-last from, stride)
+DEPTHWISE_PATHS = {
+    "spatial_matrix": (8, 32, 2),
+    "whole_rows": (0, 32, 1),
+    "channels_last_windows": (0, 2, 2),
+    "channels_first_taps_in_chunks": (0, 32, 2),
+}
+
+
+@pytest.mark.parametrize("path", list(DEPTHWISE_PATHS))
+def test_each_depthwise_path_matches_finite_differences(monkeypatch, path):
+    matrix, channels_last, stride = DEPTHWISE_PATHS[path]
+    monkeypatch.setattr(conv_kernels, "DEPTHWISE_MATRIX_MAX_POSITIONS_PER_TAP", matrix)
+    monkeypatch.setattr(conv_kernels, "DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS", channels_last)
+    monkeypatch.setattr(conv_kernels, "DEPTHWISE_CHUNK_ELEMENTS", 36)  # chunks of two samples of 2 x 3 x 3 outputs
+    x, w, b = rng.standard_normal((3, 2, 5, 6)), rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=(1, 2), dilation=(1, 2), groups=2), x, w, b)
 
 
 def test_dropping_padding_only_taps_keeps_the_output_exact():

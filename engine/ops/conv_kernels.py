@@ -30,6 +30,9 @@ POINTWISE_MIN_POSITIONS = 32
 # channels); below, a sum of per-tap products over NCHW windows, in chunks of about this many output elements.
 DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS = 32
 DEPTHWISE_CHUNK_ELEMENTS = 1 << 16
+# Depthwise over a map of at most this many positions per kernel tap: one dense (H*W, Ho*Wo) matrix per channel
+# and BLAS, whose speed outweighs the zeros the matrices hold on such small maps.
+DEPTHWISE_MATRIX_MAX_POSITIONS_PER_TAP = 8
 
 
 class Geometry(NamedTuple):
@@ -184,7 +187,9 @@ def _forward_depthwise(x, w, geo: Geometry, out) -> None:
     einsum runs the multiply-add over taps in one pass; its inner loop is contiguous channels-last memory:
     a whole output row (columns and channels) when the column stride is 1, the channels otherwise.
     """
-    if geo.stride[1] == 1:
+    if x.shape[2] * x.shape[3] <= DEPTHWISE_MATRIX_MAX_POSITIONS_PER_TAP * w.shape[2] * w.shape[3]:
+        _depthwise_spatial_matrix(x, w, geo, out)
+    elif geo.stride[1] == 1:
         _depthwise_channels_last(x, w, geo, out, whole_rows=True)
     elif x.shape[1] >= DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS:
         _depthwise_channels_last(x, w, geo, out, whole_rows=False)
@@ -211,6 +216,29 @@ def _depthwise_channels_last(x, w, geo: Geometry, out, whole_rows: bool) -> None
                              writeable=False)
         result = np.einsum("nyxijc,ijc->nyxc", windows, np.ascontiguousarray(taps))
     out[...] = result.transpose(0, 3, 1, 2)
+
+
+def _depthwise_spatial_matrix(x, w, geo: Geometry, out) -> None:
+    """Small maps: each channel's whole convolution as one (H*W, Ho*Wo) matrix, one GEMM per channel.
+
+    The matrices hold only products that read the input (padding is left out), so the extra arithmetic of
+    the zeros they also hold stays small while the map is small, and BLAS does the multiply-adds.
+    """
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    ho, wo = geo.out_hw
+    (top, _), (left, _) = geo.pads
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    out_y, out_x = np.divmod(np.arange(ho * wo), wo)
+    tap_i, tap_j = np.divmod(np.arange(kh * kw), kw)
+    rows = out_y * sh + tap_i[:, None] * dh - top  # (taps, outputs): the input row each product reads
+    cols = out_x * sw + tap_j[:, None] * dw - left
+    reads = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < wd)
+    tap, position = np.nonzero(reads)
+    matrices = np.zeros((c, h * wd, ho * wo), np.result_type(x, w))
+    matrices[:, rows[reads] * wd + cols[reads], position] = w.reshape(c, -1)[:, tap]
+    result = np.matmul(x.reshape(n, c, -1).transpose(1, 0, 2), matrices)  # (C, N, Ho*Wo)
+    out[...] = result.transpose(1, 0, 2).reshape(out.shape)
 
 
 def _depthwise_channels_first(x, w, geo: Geometry, out) -> None:
