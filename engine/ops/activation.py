@@ -20,7 +20,7 @@ from engine.tensor import Tensor
 
 
 # -- kernels: kernel(a, out, ...) -> out; out may be a itself, or None for a fresh array ------------------------
-# np.clip is the fast one here: numpy's maximum and minimum take slower NaN-propagating loops.
+# np.clip with two bounds is the fast one here: numpy's maximum and minimum take slower NaN-propagating loops.
 def _hardtanh(a, out, low, high):
     return np.clip(a, low, high, out=out)  # propagates NaN, as PyTorch's clamp does
 
@@ -79,6 +79,8 @@ def _silu(a, out):
 
 
 def _relu_kernel(a, out):
+    if a.dtype.kind == "f":  # clip between finite-or-not bounds is numpy's fast loop; NaN stays NaN, as in PyTorch
+        return np.clip(a, 0, np.inf, out=out)
     return np.maximum(a, 0, out=out)
 
 

@@ -20,7 +20,8 @@ from numpy.lib.stride_tricks import as_strided
 # Columns (output positions) per GEMM: wide enough for BLAS, small enough for the column matrix to stay in cache.
 GEMM_COLUMNS = 2048
 # Channels-last columns copy runs of C floats instead of runs of Wo: better from this many input channels on,
-# while the weight's K = C*kh*kw stays moderate (beyond it the channels-first GEMM shape is faster).
+# while the weight's K = C*kh*kw stays moderate (beyond it the channels-first GEMM shape is faster) and the
+# kernel is more than 1x1 (a strided 1x1 conv's columns are a plain strided copy either way).
 CHANNELS_LAST_MIN_CHANNELS = 16
 CHANNELS_LAST_MAX_K = 2304
 # A 1x1 conv runs one GEMM per sample straight on the input from this many positions on; below, each sample's
@@ -112,7 +113,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, geo: Geo
     elif _pointwise(w, geo) and x.shape[2:] == geo.out_hw and x[0, 0].size >= POINTWISE_MIN_POSITIONS:
         # The input is already the column matrix: one GEMM per sample, no copy at all.
         np.matmul(w.reshape(w.shape[0], -1), x.reshape(*x.shape[:2], -1), out=out.reshape(*out.shape[:2], -1))
-    elif geo.groups == 1 and x.shape[1] >= CHANNELS_LAST_MIN_CHANNELS and w[0].size <= CHANNELS_LAST_MAX_K:
+    elif (geo.groups == 1 and x.shape[1] >= CHANNELS_LAST_MIN_CHANNELS and w[0].size <= CHANNELS_LAST_MAX_K
+          and w.shape[2] * w.shape[3] > 1):
         _forward_channels_last(x, w, geo, out)
     else:
         _forward_channels_first(x, w, geo, out)
