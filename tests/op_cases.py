@@ -353,6 +353,8 @@ case("conv2d-channels_last", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1), 
      randn(2, 16, 2, 3), randn(2))
 case("conv2d-pointwise_large_map", lambda m, x, w, b: _conv2d(m, x, w, b), randn(1, 2, 16, 17), randn(3, 2, 1, 1),
      randn(3))
+case("conv2d-pointwise_one_pixel", lambda m, x, w, b: _conv2d(m, x, w, b), randn(2, 3, 1, 1), randn(4, 3, 1, 1),
+     randn(4))
 case("conv2d-padding_only_taps", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1), randn(2, 3, 1, 1),
      randn(4, 3, 3, 3), randn(4))
 case("conv2d-padding_only_rows", lambda m, x, w: _conv2d(m, x, w, padding=(2, 1)), randn(1, 2, 1, 4),

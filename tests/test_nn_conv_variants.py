@@ -30,6 +30,7 @@ MODULES = {
     "conv_depthwise_multiplier": (lambda nn: nn.Conv2d(6, 12, 3, padding=1, groups=6), (2, 6, 7, 7)),
     "conv_pointwise_large_map": (lambda nn: nn.Conv2d(8, 5, 1), (3, 8, 20, 20)),
     "conv_pointwise_small_map": (lambda nn: nn.Conv2d(32, 16, 1), (5, 32, 4, 4)),
+    "conv_pointwise_one_pixel": (lambda nn: nn.Conv2d(8, 4, 1), (3, 8, 1, 1)),
     "conv_padding_only_taps": (lambda nn: nn.Conv2d(32, 16, 3, padding=1), (4, 32, 1, 1)),
     "conv_padding_only_rows": (lambda nn: nn.Conv2d(16, 8, (5, 3), padding=(2, 1)), (3, 16, 1, 6)),
     "conv_reflect": (lambda nn: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (2, 3, 6, 7)),

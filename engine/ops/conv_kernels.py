@@ -110,6 +110,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, geo: Geo
     out = np.empty((x.shape[0], w.shape[0], *geo.out_hw), np.result_type(x, w))
     if geo.groups > 1 and geo.groups == x.shape[1] == w.shape[0]:
         _forward_depthwise(x, w, geo, out)
+    elif _pointwise(w, geo) and x.shape[2:] == geo.out_hw == (1, 1):  # 1x1 maps: (N, C) @ (C, O), as Linear
+        np.matmul(x.reshape(x.shape[:2]), w.reshape(w.shape[:2]).T, out=out.reshape(out.shape[:2]))
     elif _pointwise(w, geo) and x.shape[2:] == geo.out_hw and x[0, 0].size >= POINTWISE_MIN_POSITIONS:
         # The input is already the column matrix: one GEMM per sample, no copy at all.
         np.matmul(w.reshape(w.shape[0], -1), x.reshape(*x.shape[:2], -1), out=out.reshape(*out.shape[:2], -1))
