@@ -143,23 +143,24 @@ def test_gradients_over_several_chunks_of_samples_match_finite_differences(monke
     gradcheck(lambda x, w: F.conv2d(x, w, padding=(0, 1), stride=(1, 2), groups=groups), x, w)
 
 
-# Each depthwise forward path, forced on small inputs: (matrix positions per tap, channels-last from, stride)
+# Each depthwise forward path, forced on small inputs: (matrix preference, channels-last from, stride, dilation)
 DEPTHWISE_PATHS = {
-    "spatial_matrix": (8, 32, 2),
-    "whole_rows": (0, 32, 1),
-    "channels_last_windows": (0, 2, 2),
-    "channels_first_taps_in_chunks": (0, 32, 2),
+    "spatial_matrix": (0.0, 32, 2, (1, 2)),
+    "whole_rows": (1e9, 32, 1, (1, 2)),
+    "column_phases": (1e9, 32, (1, 2), (2, 1)),
+    "channels_last_windows": (1e9, 2, 2, (1, 2)),
+    "channels_first_taps_in_chunks": (1e9, 32, 2, (1, 2)),
 }
 
 
 @pytest.mark.parametrize("path", list(DEPTHWISE_PATHS))
 def test_each_depthwise_path_matches_finite_differences(monkeypatch, path):
-    matrix, channels_last, stride = DEPTHWISE_PATHS[path]
-    monkeypatch.setattr(conv_kernels, "DEPTHWISE_MATRIX_MAX_POSITIONS_PER_TAP", matrix)
+    matrix, channels_last, stride, dilation = DEPTHWISE_PATHS[path]
+    monkeypatch.setattr(conv_kernels, "DEPTHWISE_MATRIX_PREFERENCE", matrix)
     monkeypatch.setattr(conv_kernels, "DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS", channels_last)
     monkeypatch.setattr(conv_kernels, "DEPTHWISE_CHUNK_ELEMENTS", 36)  # chunks of two samples of 2 x 3 x 3 outputs
     x, w, b = rng.standard_normal((3, 2, 5, 6)), rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)
-    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=(1, 2), dilation=(1, 2), groups=2), x, w, b)
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=(1, 2), dilation=dilation, groups=2), x, w, b)
 
 
 def test_dropping_padding_only_taps_keeps_the_output_exact():

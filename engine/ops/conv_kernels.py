@@ -27,13 +27,16 @@ CHANNELS_LAST_MAX_K = 2304
 # A 1x1 conv runs one GEMM per sample straight on the input from this many positions on; below, each sample's
 # GEMM would re-read the whole weight for a few columns, and the channels-last path's single GEMM is faster.
 POINTWISE_MIN_POSITIONS = 32
-# Depthwise with a column stride: channels-last einsum from this many channels on (its inner loop runs over
-# channels); below, a sum of per-tap products over NCHW windows, in chunks of about this many output elements.
+# Depthwise with dilated strided columns: channels-last einsum from this many channels on (its inner loop runs
+# over channels); below, a sum of per-tap products over NCHW windows, in chunks of about this many outputs.
 DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS = 32
 DEPTHWISE_CHUNK_ELEMENTS = 1 << 16
-# Depthwise over a map of at most this many positions per kernel tap: one dense (H*W, Ho*Wo) matrix per channel
-# and BLAS, whose speed outweighs the zeros the matrices hold on such small maps.
-DEPTHWISE_MATRIX_MAX_POSITIONS_PER_TAP = 8
+# Depthwise over small maps: one dense (H*W, Ho*Wo) matrix per channel and BLAS, when the cost model in
+# _spatial_matrix_pays says the matrices' zeros cost less than the einsum's multiply-adds (ns per multiply-add
+# of the einsum paths, whole rows and strided windows; the preference scales the matrices' side).
+DEPTHWISE_EINSUM_NS = 0.25
+DEPTHWISE_EINSUM_NS_STRIDED = 0.45
+DEPTHWISE_MATRIX_PREFERENCE = 1.0
 
 
 class Geometry(NamedTuple):
@@ -189,12 +192,15 @@ def _forward_depthwise(x, w, geo: Geometry, out) -> None:
     """One filter per channel: a sum over kernel taps, in the layout whose inner loop is the longest.
 
     einsum runs the multiply-add over taps in one pass; its inner loop is contiguous channels-last memory:
-    a whole output row (columns and channels) when the column stride is 1, the channels otherwise.
+    a whole output row (columns and channels) when the column stride is 1 or columns split by phase make it 1,
+    the channels otherwise (dilated and strided columns).
     """
-    if x.shape[2] * x.shape[3] <= DEPTHWISE_MATRIX_MAX_POSITIONS_PER_TAP * w.shape[2] * w.shape[3]:
+    if _spatial_matrix_pays(x.shape[0], x.shape[2] * x.shape[3], w.shape[2] * w.shape[3], geo.stride[1] > 1):
         _depthwise_spatial_matrix(x, w, geo, out)
     elif geo.stride[1] == 1:
         _depthwise_channels_last(x, w, geo, out, whole_rows=True)
+    elif geo.dilation[1] == 1:
+        _depthwise_column_phases(x, w, geo, out)
     elif x.shape[1] >= DEPTHWISE_CHANNELS_LAST_MIN_CHANNELS:
         _depthwise_channels_last(x, w, geo, out, whole_rows=False)
     else:
@@ -220,6 +226,37 @@ def _depthwise_channels_last(x, w, geo: Geometry, out, whole_rows: bool) -> None
                              writeable=False)
         result = np.einsum("nyxijc,ijc->nyxc", windows, np.ascontiguousarray(taps))
     out[...] = result.transpose(0, 3, 1, 2)
+
+
+def _depthwise_column_phases(x, w, geo: Geometry, out) -> None:
+    """Few channels and a column stride s: s stride-1 problems over the input's columns split by their position
+    modulo s, where each tap reads one phase at a column offset, so a tap's output row is one contiguous run."""
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    ho, wo = geo.out_hw
+    (top, bottom), (left, right) = geo.pads
+    (sh, sw), (dh, _) = geo.stride, geo.dilation
+    xp = np.zeros((n, h + top + bottom, wd + left + right, c), x.dtype)
+    xp[:, top:top + h, left:left + wd] = x.transpose(0, 2, 3, 1)
+    taps = w[:, 0].transpose(1, 2, 0)  # (kh, kw, C)
+    total = None
+    for phase in range(min(sw, kw)):
+        columns = np.ascontiguousarray(xp[:, :, phase::sw])  # tap j = phase + m * sw reads column x + m here
+        s_n, s_h, s_w, s_c = columns.strides
+        count = len(range(phase, kw, sw))
+        windows = as_strided(columns, (n, ho, kh, count, wo * c), (s_n, s_h * sh, s_h * dh, s_w, s_c),
+                             writeable=False)
+        weights = np.ascontiguousarray(np.broadcast_to(taps[:, phase::sw, None, :], (kh, count, wo, c)))
+        part = np.einsum("nyijq,ijq->nyq", windows, weights.reshape(kh, count, -1))
+        total = part if total is None else np.add(total, part, out=total)
+    out[...] = total.reshape(n, ho, wo, c).transpose(0, 3, 1, 2)
+
+
+def _spatial_matrix_pays(n: int, positions: int, taps: int, strided: bool) -> bool:
+    """Whether dense per-channel matrices beat the einsum paths, by costs measured on numpy (ns per element):
+    building a matrix about 1 per entry and its GEMM n/30 per entry, against the einsum's per multiply-add."""
+    per_multiply_add = DEPTHWISE_EINSUM_NS_STRIDED if strided else DEPTHWISE_EINSUM_NS
+    return positions * (1 + n / 30) * DEPTHWISE_MATRIX_PREFERENCE < n * taps * per_multiply_add
 
 
 def _depthwise_spatial_matrix(x, w, geo: Geometry, out) -> None:
