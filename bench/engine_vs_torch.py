@@ -1,4 +1,5 @@
-"""Engine vs PyTorch on the CPU: MLP, ConvNet, Transformer, LSTM forward, MLP training step, op overhead, saved bytes.
+"""Engine vs PyTorch on the CPU: MLP, ConvNet, ResNet-18, MobileNet, Transformer and LSTM throughput, an MLP
+training step, per-op overhead, saved bytes.
 
 Run from the repository root, with this machine's old-OpenBLAS overrides unset for this command only
 (they pin a slower kernel for a current numpy; bench/README.md says more):
@@ -37,6 +38,7 @@ except ImportError as missing:
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the engine of this checkout
 import engine  # noqa: E402
 import zoo.models  # noqa: E402
+from zoo.families import mobilenet_v3_small, resnet18  # noqa: E402
 
 MLP_SIZES = (784, 1024, 1024, 10)
 BATCHES = (64, 512, 4096)
@@ -67,6 +69,13 @@ TARGETS = {
     "seq_outputs_max_abs_diff": ("<=", 1e-4),
     "seq_saved_bytes_no_grad": ("==", 0),
     "seq_saved_bytes_grad_vs_torch": ("<=", 1.0),
+    # The convolution families (zoo/families.py), forward in eval under no_grad, and what a forward keeps for
+    # backward: at most what PyTorch keeps with grad (each op keeps what its backward uses), nothing under no_grad.
+    "resnet18_3x112x112_b16_throughput_vs_torch": (">=", 0.8),
+    "resnet18_3x32x32_b64_throughput_vs_torch": (">=", 0.8),
+    "mobilenet_v3_small_3x112x112_b32_throughput_vs_torch": (">=", 0.8),
+    "conv_families_saved_bytes_vs_torch": ("<=", 1.0),
+    "conv_families_saved_bytes_no_grad": ("==", 0),
 }
 
 
@@ -81,7 +90,14 @@ def image_convnet(nn):
 CONV_MODELS = {
     "zoo_convnet": (zoo.models.convnet, (1, 8, 8), (256, 4096)),
     "convnet_3x32x32": (image_convnet, (3, 32, 32), (256,)),
+    "resnet18_3x112x112": (resnet18, (3, 112, 112), (16,)),
+    "resnet18_3x32x32": (resnet18, (3, 32, 32), (64,)),
+    "mobilenet_v3_small_3x112x112": (mobilenet_v3_small, (3, 112, 112), (32,)),
 }
+# The families whose saved-for-backward bytes are compared with PyTorch's: (factory, one row's shape), batch 2.
+SAVED_BYTES_FAMILIES = {"resnet18": (resnet18, (3, 112, 112)),
+                        "mobilenet_v3_small": (mobilenet_v3_small, (3, 112, 112))}
+SAVED_BYTES_FAMILY_BATCH = 2
 
 
 def transformer_encoder(nn):
@@ -123,7 +139,8 @@ class Plan:
 
 
 FULL = Plan(repeats=7, mlp_rows=16384, add_iters=100_000, peak_size=2048,
-            conv_rows={"zoo_convnet": 8192, "convnet_3x32x32": 1024}, train_steps=4)
+            conv_rows={"zoo_convnet": 8192, "convnet_3x32x32": 1024, "resnet18_3x112x112": 16, "resnet18_3x32x32": 128,
+                       "mobilenet_v3_small_3x112x112": 64}, train_steps=4)
 QUICK = Plan(repeats=1, mlp_rows=1, add_iters=2_000, peak_size=256, conv_rows=dict.fromkeys(CONV_MODELS, 1),
              train_steps=1, seq_calls=1)
 
@@ -254,6 +271,28 @@ def seq_saved_bytes(reference, model, x: np.ndarray) -> dict:
             "engine_grad_vs_torch": counted["grad"] / theirs}
 
 
+def conv_saved_for_backward() -> list[dict]:
+    """Bytes one forward of each SAVED_BYTES_FAMILIES model keeps for backward (distinct buffers, parameters
+    included) in the engine and in PyTorch, in eval mode with grad enabled; and the engine's under no_grad."""
+    rows = []
+    for name, (factory, shape) in SAVED_BYTES_FAMILIES.items():
+        reference, model = (m.eval() for m in twins(factory))
+        x = np.random.default_rng(2).standard_normal((SAVED_BYTES_FAMILY_BATCH, *shape), dtype=np.float32)
+        before = engine.memory_stats()["saved_bytes.current"]
+        engine.reset_peak_memory_stats()
+        with engine.no_grad():
+            model(engine.from_numpy(x))
+        no_grad = engine.memory_stats()["saved_bytes.peak"] - before
+        out = model(engine.from_numpy(x))
+        ours = sum(n for _, n in _engine_saved_buffers(out.grad_fn))
+        del out  # frees the graph before the next model is measured
+        theirs = _torch_saved_bytes(reference, torch.from_numpy(x))
+        rows.append({"model": name, "input": list(shape), "batch": SAVED_BYTES_FAMILY_BATCH,
+                     "engine_grad_distinct": ours, "torch_grad_distinct": theirs, "engine_vs_torch": ours / theirs,
+                     "engine_no_grad": no_grad})
+    return rows
+
+
 def train_step(plan: Plan) -> dict:
     """Steps/s of the MLP's zero_grad + forward + CrossEntropyLoss + backward + Adam step, torch vs engine.
 
@@ -379,6 +418,8 @@ def figures_for_targets(result: dict) -> dict:
         "seq_outputs_max_abs_diff": max(row["max_abs_diff"] for row in result["seq"]),
         "seq_saved_bytes_no_grad": max(row["saved_bytes"]["engine_no_grad"] for row in result["seq"]),
         "seq_saved_bytes_grad_vs_torch": max(row["saved_bytes"]["engine_grad_vs_torch"] for row in result["seq"]),
+        "conv_families_saved_bytes_vs_torch": max(row["engine_vs_torch"] for row in result["conv_saved_for_backward"]),
+        "conv_families_saved_bytes_no_grad": max(row["engine_no_grad"] for row in result["conv_saved_for_backward"]),
     }
 
 
@@ -423,7 +464,8 @@ def run(plan: Plan, threads: int) -> dict:
     reference, model = twin_mlps()
     result = {"blas_peak": peak, "mlp": mlp_throughput(plan, reference, model, peak["numpy_gflops"]),
               "add_4": add_overhead(plan), "saved_for_backward": saved_for_backward(reference, model),
-              "conv": conv_throughput(plan), "train": train_step(plan), "seq": seq_throughput(plan)}
+              "conv": conv_throughput(plan), "conv_saved_for_backward": conv_saved_for_backward(),
+              "train": train_step(plan), "seq": seq_throughput(plan)}
     result["targets"] = verdicts(result)
     result["all_pass"] = all(v["pass"] for v in result["targets"].values())
     return result

@@ -383,3 +383,104 @@ case("multi_head_attention_forward-padding_and_causal",
      lambda m, *xs: _mha(m, *xs, key_padding_mask=m.tensor(_PADDING), need_weights=False,
                          attn_mask=m.triu(m.ones(3, 3, dtype=m.bool), 1))[0],
      randn(3, 2, 4), randn(12, 4), randn(12), randn(4, 4), randn(4))
+# -- convolution-family layers: activations, normalisation, padding, convolution, pooling, resampling ------
+def _f(m, name: str):
+    """m.nn.functional.<name>: the same case code runs in engine and in torch."""
+    return getattr(m.nn.functional, name)
+
+
+def _inplace(m, name: str, x, *args, **kwargs):
+    """F.<name>(x * 1, inplace=True): the in-place form on a non-leaf, recorded in the graph."""
+    y = x * 1
+    out = _f(m, name)(y, *args, inplace=True, **kwargs)
+    assert out is y
+    return out
+
+
+for _name, _make in {"relu6": lambda: randn(3, 4) * 4, "hardtanh": lambda: distinct(3, 4),
+                     "hardsigmoid": lambda: randn(3, 4) * 3, "hardswish": lambda: randn(3, 4) * 3,
+                     "elu": lambda: away(3, 4), "mish": lambda: randn(3, 4) * 2}.items():
+    case(f"{_name}", lambda m, x, n=_name: _f(m, n)(x), _make())
+    case(f"{_name}-inplace", lambda m, x, n=_name: _inplace(m, n, x), _make())
+case("relu-inplace", lambda m, x: _inplace(m, "relu", x), away(3, 4))
+case("leaky_relu-inplace", lambda m, x: _inplace(m, "leaky_relu", x, 0.2), away(3, 4))
+case("silu-inplace", lambda m, x: _inplace(m, "silu", x), randn(3, 4) * 2)
+case("hardtanh-bounds", lambda m, x: _f(m, "hardtanh")(x, -0.5, 0.75), distinct(3, 4))
+case("elu-alpha", lambda m, x: _f(m, "elu")(x, alpha=0.5), away(3, 4))
+case("softplus", lambda m, x: _f(m, "softplus")(x), randn(3, 4) * 3)
+case("softplus-beta_threshold", lambda m, x: _f(m, "softplus")(x, beta=2.0, threshold=3.0), randn(3, 4) * 3)
+case("prelu-shared", lambda m, x, w: _f(m, "prelu")(x, w), away(2, 3, 4), np.array([0.25]))
+case("prelu-channels", lambda m, x, w: _f(m, "prelu")(x, w), away(2, 3, 4), _rng.uniform(0.1, 0.5, 3))
+
+case("group_norm", lambda m, x, w, b: _f(m, "group_norm")(x, 3, w, b), randn(2, 6, 3, 2), randn(6), randn(6))
+case("group_norm-no_affine", lambda m, x: _f(m, "group_norm")(x, 2), randn(2, 4, 5))
+case("group_norm-one_group", lambda m, x, w, b: _f(m, "group_norm")(x, 1, w, b), randn(2, 3, 4), randn(3), randn(3))
+case("instance_norm", lambda m, x, w, b: _f(m, "instance_norm")(x, weight=w, bias=b), randn(2, 3, 3, 4), randn(3),
+     randn(3))
+case("instance_norm-1d_no_affine", lambda m, x: _f(m, "instance_norm")(x), randn(2, 3, 5))
+case("layer_norm-three_dims", lambda m, x, w, b: _f(m, "layer_norm")(x, (2, 3, 2), w, b), randn(2, 2, 3, 2),
+     randn(2, 3, 2), randn(2, 3, 2))
+
+for _mode, _shape, _pad in (("constant", (2, 3, 4), (1, 2, 0, 1)), ("reflect", (2, 2, 5), (2, 3)),
+                            ("reflect", (1, 2, 4, 5), (1, 2, 3, 1)), ("replicate", (1, 2, 3, 4), (2, 1, 0, 3)),
+                            ("circular", (1, 2, 3, 4), (1, 3, 2, 1)), ("reflect", (1, 1, 3, 3, 4), (1, 1, 2, 1, 1, 2))):
+    case(f"pad-{_mode}_{len(_pad) // 2}d", lambda m, x, p=_pad, mo=_mode: _f(m, "pad")(x, p, mo), randn(*_shape))
+case("pad-constant_value_negative", lambda m, x: _f(m, "pad")(x, (-1, 2, 1, -1), value=0.5), randn(2, 3, 4))
+
+_conv2d = lambda m, *xs, **kw: _f(m, "conv2d")(*xs, **kw)  # noqa: E731
+case("conv2d-depthwise", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1, groups=3), randn(2, 3, 4, 5),
+     randn(3, 1, 3, 3), randn(3))
+case("conv2d-depthwise_channels_last", lambda m, x, w: _conv2d(m, x, w, padding=1, groups=32), randn(1, 32, 3, 3),
+     randn(32, 1, 3, 3))
+case("conv2d-depthwise_stride_dilation", lambda m, x, w: _conv2d(m, x, w, stride=2, padding=2, dilation=2, groups=2),
+     randn(1, 2, 6, 5), randn(2, 1, 3, 3))
+case("conv2d-channels_last", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1), randn(1, 16, 3, 4),
+     randn(2, 16, 2, 3), randn(2))
+case("conv2d-pointwise_large_map", lambda m, x, w, b: _conv2d(m, x, w, b), randn(1, 2, 16, 17), randn(3, 2, 1, 1),
+     randn(3))
+case("conv2d-pointwise_one_pixel", lambda m, x, w, b: _conv2d(m, x, w, b), randn(2, 3, 1, 1), randn(4, 3, 1, 1),
+     randn(4))
+case("conv2d-padding_only_taps", lambda m, x, w, b: _conv2d(m, x, w, b, padding=1), randn(2, 3, 1, 1),
+     randn(4, 3, 3, 3), randn(4))
+case("conv2d-padding_only_rows", lambda m, x, w: _conv2d(m, x, w, padding=(2, 1)), randn(1, 2, 1, 4),
+     randn(3, 2, 5, 3))
+_conv_t = lambda m, *xs, **kw: _f(m, "conv_transpose2d")(*xs, **kw)  # noqa: E731
+case("conv_transpose2d", lambda m, x, w, b: _conv_t(m, x, w, b), randn(2, 3, 3, 4), randn(3, 2, 3, 2), randn(2))
+case("conv_transpose2d-stride_padding_output_padding",
+     lambda m, x, w, b: _conv_t(m, x, w, b, stride=2, padding=1, output_padding=1), randn(1, 2, 3, 3),
+     randn(2, 3, 3, 3), randn(3))
+case("conv_transpose2d-groups_dilation", lambda m, x, w: _conv_t(m, x, w, stride=(1, 2), groups=2, dilation=2),
+     randn(1, 4, 3, 3), randn(4, 1, 2, 3))
+case("conv_transpose2d-unbatched", lambda m, x, w: _conv_t(m, x, w, stride=2), randn(2, 2, 3), randn(2, 3, 2, 2))
+case("conv_transpose2d-pointwise_output_padding", lambda m, x, w: _conv_t(m, x, w, dilation=2, output_padding=1),
+     randn(1, 2, 3, 3), randn(2, 3, 1, 1))
+case("conv_transpose1d", lambda m, x, w, b: _f(m, "conv_transpose1d")(x, w, b, stride=3, padding=1, output_padding=2),
+     randn(2, 2, 4), randn(2, 3, 3), randn(3))
+
+case("max_pool1d", lambda m, x: _f(m, "max_pool1d")(x, 3, stride=2, padding=1), distinct(2, 2, 7))
+case("max_pool1d-dilation_ceil", lambda m, x: _f(m, "max_pool1d")(x, 2, 2, 0, 2, True), distinct(2, 8))
+case("avg_pool1d", lambda m, x: _f(m, "avg_pool1d")(x, 3, 2, 1, count_include_pad=False), randn(2, 2, 7))
+case("adaptive_avg_pool1d", lambda m, x: _f(m, "adaptive_avg_pool1d")(x, 3), randn(2, 2, 7))
+case("adaptive_max_pool1d", lambda m, x: _f(m, "adaptive_max_pool1d")(x, 3), distinct(2, 2, 7))
+case("adaptive_max_pool2d", lambda m, x: _f(m, "adaptive_max_pool2d")(x, (2, 3)), distinct(2, 2, 5, 7))
+case("adaptive_max_pool2d-overlapping", lambda m, x: _f(m, "adaptive_max_pool2d")(x, (4, None)), distinct(1, 2, 5, 3))
+
+_interp = lambda m, x, **kw: _f(m, "interpolate")(x, **kw)  # noqa: E731
+for _label, _kw, _shape in (
+        ("nearest_scale_2", {"scale_factor": 2}, (1, 2, 3, 4)),
+        ("nearest_size", {"size": (5, 3)}, (1, 2, 3, 4)),
+        ("nearest_exact", {"size": (5, 7), "mode": "nearest-exact"}, (1, 2, 3, 4)),
+        ("nearest_1d", {"scale_factor": 1.5}, (2, 2, 5)),
+        ("linear", {"size": 7, "mode": "linear"}, (2, 2, 5)),
+        ("bilinear", {"scale_factor": 1.7, "mode": "bilinear"}, (1, 2, 3, 4)),
+        ("bilinear_align_corners", {"size": (4, 6), "mode": "bilinear", "align_corners": True}, (1, 2, 3, 4)),
+        ("bilinear_down", {"size": (2, 3), "mode": "bilinear"}, (1, 2, 5, 7)),
+        ("bicubic", {"scale_factor": 2, "mode": "bicubic"}, (1, 1, 3, 4)),
+        ("bicubic_align_corners", {"size": (5, 4), "mode": "bicubic", "align_corners": True}, (1, 2, 3, 3)),
+        ("trilinear", {"size": (3, 2, 3), "mode": "trilinear"}, (1, 1, 2, 3, 2)),
+        ("area", {"size": (2, 3), "mode": "area"}, (1, 2, 5, 7)),
+        ("recompute_scale_factor", {"scale_factor": 1.3, "mode": "bilinear", "recompute_scale_factor": True},
+         (1, 1, 4, 5))):
+    case(f"interpolate-{_label}", lambda m, x, kw=_kw: _interp(m, x, **kw), randn(*_shape))
+case("pixel_shuffle", lambda m, x: _f(m, "pixel_shuffle")(x, 2), randn(2, 8, 2, 3))
+case("pixel_unshuffle", lambda m, x: _f(m, "pixel_unshuffle")(x, 2), randn(2, 2, 4, 6))

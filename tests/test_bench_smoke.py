@@ -20,6 +20,9 @@ TARGET_NAMES = {
     "mlp_train_b512_throughput_vs_torch", "mlp_train_loss_max_rel_diff",
     "transformer_encoder_b16_throughput_vs_torch", "lstm_bidirectional_b32_throughput_vs_torch",
     "seq_outputs_max_abs_diff", "seq_saved_bytes_no_grad", "seq_saved_bytes_grad_vs_torch",
+    "resnet18_3x112x112_b16_throughput_vs_torch", "resnet18_3x32x32_b64_throughput_vs_torch",
+    "mobilenet_v3_small_3x112x112_b32_throughput_vs_torch", "conv_families_saved_bytes_vs_torch",
+    "conv_families_saved_bytes_no_grad",
 }
 
 
@@ -43,7 +46,8 @@ def test_quick_run_prints_exactly_one_json_line(stdout):
 
 def test_record_holds_every_figure_and_the_machine(record):
     assert set(record) >= {"date", "command", "quick", "threads", "machine", "blas_peak", "mlp", "add_4",
-                           "saved_for_backward", "conv", "train", "seq", "targets", "all_pass"}
+                           "saved_for_backward", "conv", "conv_saved_for_backward", "train", "seq", "targets",
+                           "all_pass"}
     assert set(record["machine"]) >= {"cpu", "numpy_blas", "openblas_env", "versions"}
     assert record["quick"] is True and record["threads"] == 1
 
@@ -61,8 +65,21 @@ def test_add_overhead_is_measured_with_and_without_grad(record):
 
 def test_conv_models_are_measured_on_digits_at_256_and_4096_and_on_3x32x32_at_256(record):
     measured = [(row["model"], row["input"], row["batch"]) for row in record["conv"]]
-    assert measured == [("zoo_convnet", [1, 8, 8], 256), ("zoo_convnet", [1, 8, 8], 4096),
-                        ("convnet_3x32x32", [3, 32, 32], 256)]
+    assert measured[:3] == [("zoo_convnet", [1, 8, 8], 256), ("zoo_convnet", [1, 8, 8], 4096),
+                            ("convnet_3x32x32", [3, 32, 32], 256)]
+
+
+def test_conv_families_are_measured_resnet18_at_two_sizes_and_mobilenet(record):
+    measured = [(row["model"], row["input"], row["batch"]) for row in record["conv"]][3:]
+    assert measured == [("resnet18_3x112x112", [3, 112, 112], 16), ("resnet18_3x32x32", [3, 32, 32], 64),
+                        ("mobilenet_v3_small_3x112x112", [3, 112, 112], 32)]
+
+
+def test_conv_families_keep_for_backward_at_most_what_torch_keeps_and_nothing_under_no_grad(record):
+    rows = record["conv_saved_for_backward"]
+    assert [row["model"] for row in rows] == ["resnet18", "mobilenet_v3_small"]
+    for row in rows:
+        assert 0 < row["engine_grad_distinct"] <= row["torch_grad_distinct"] and row["engine_no_grad"] == 0
     for row in record["conv"]:
         assert row["engine_rows_per_s"] > 0 and row["torch_rows_per_s"] > 0
 

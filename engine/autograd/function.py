@@ -120,6 +120,15 @@ class Function:
             self._versions = tuple(v for v in self._versions if v[0] is not version_cell)
             self._saved_guard = _SavedArrays(self.saved)  # count the copies; the old guard lets go
 
+    def adopt_saved(self, array: np.ndarray, tensor) -> None:
+        """Replace saved references to `array` by `tensor`'s storage, which an in-place op has just filled with
+        the same values: the node keeps the written tensor itself, checked at backward against later writes,
+        as PyTorch's in-place ops that save their result do (relu_ keeps its input, not a copy)."""
+        if self.saved and any(a is array for a in self.saved):
+            self.saved = tuple(tensor._data if a is array else a for a in self.saved)
+            self._versions = (*self._versions, (tensor._version, tensor._version[0]))
+            self._saved_guard = _SavedArrays(self.saved)  # counts the tensor's storage; the old guard lets go
+
     def saved_arrays(self) -> tuple:
         """What forward saved, checked to be still there and unmodified."""
         if self.saved is None:

@@ -1,5 +1,6 @@
 """The functional op layer: what Tensor methods and the top-level functions call."""
 
+from engine.ops.activation import silu
 from engine.ops.arith import (
     add,
     allclose,
@@ -30,7 +31,7 @@ from engine.ops.conv import conv1d, conv2d
 from engine.ops.einsum import einsum
 from engine.ops.linalg import addmm, baddbmm, bmm, linear, matmul
 from engine.ops.norm import batch_norm, layer_norm
-from engine.ops.pointwise import abs, cast, clamp, exp, gelu, leaky_relu, log, neg, relu, sigmoid, silu, sqrt, tanh
+from engine.ops.pointwise import abs, cast, clamp, exp, gelu, leaky_relu, log, neg, relu, sigmoid, sqrt, tanh
 from engine.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from engine.ops.rearrange import flip, repeat, repeat_interleave, roll, tril, triu, unbind
 from engine.ops.reduce import (

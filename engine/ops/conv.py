@@ -1,116 +1,56 @@
-"""Convolution: im2col plus one batched GEMM forward, col2im over kernel offsets backward.
+"""Convolution ops: Conv2d and ConvTranspose2d (the arithmetic is in conv_kernels.py), argument checks with
+PyTorch's messages, and the functional forms conv1d, conv2d, conv_transpose1d and conv_transpose2d.
 
-Conv2d is the one Function. conv1d runs it on a height-1 image and unbatched inputs get a batch
-axis of one, both through differentiable views, so one forward and one backward serve every case.
-The window helpers here (padding, the strided slice a kernel offset sees) are shared with pooling.
+1-D forms run the 2-D op on a height-1 image and unbatched inputs get a batch axis of one, both through
+differentiable views, so one forward and one backward serve every case. ConvTranspose2d is the adjoint of
+Conv2d: its forward is conv's input gradient and its input gradient is conv's forward.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from engine.autograd.function import Function
+from engine.ops.conv_kernels import Geometry, conv_forward, conv_input_grad, conv_weight_grad, output_hw
 from engine.ops.shape import squeeze, unsqueeze
 from engine.tensor import Tensor
 
 
-# -- windows over the last two axes, shared with pooling ------------------------------------------------
-def pad_spatial(x: np.ndarray, pads, value=0) -> np.ndarray:
-    """x with its last two axes padded by ((top, bottom), (left, right)) of `value`; x itself if none."""
-    (top, bottom), (left, right) = pads
-    if not (top or bottom or left or right):
-        return x
-    *lead, h, w = x.shape
-    out = np.empty((*lead, h + top + bottom, w + left + right), x.dtype)
-    # Fill only the border: the interior is overwritten by x right after.
-    out[..., :top, :] = value
-    out[..., top + h:, :] = value
-    out[..., top:top + h, :left] = value
-    out[..., top:top + h, left + w:] = value
-    out[..., top:top + h, left:left + w] = x
-    return out
-
-
-def unpad_spatial(xp: np.ndarray, pads, shape) -> np.ndarray:
-    """The inverse of pad_spatial for a gradient: the interior of `xp`, as its own contiguous array."""
-    (top, _), (left, _) = pads
-    h, w = shape[-2:]
-    if xp.shape[-2:] == (h, w):
-        return xp
-    return np.ascontiguousarray(xp[..., top:top + h, left:left + w])
-
-
-def window_slice(i: int, j: int, stride, dilation, out_hw) -> tuple:
-    """The index of the padded input that kernel offset (i, j) sees, one element per output position."""
-    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
-    return (..., slice(i * dh, i * dh + sh * (ho - 1) + 1, sh), slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
-
-
-def padded_shape(shape, pads) -> tuple:
-    (top, bottom), (left, right) = pads
-    *lead, h, w = shape
-    return (*lead, h + top + bottom, w + left + right)
-
-
-def _columns(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
-    """The im2col view (N, C, kh, kw, Ho, Wo) of a padded input; no copy is made."""
-    (sh, sw), (dh, dw) = stride, dilation
-    s_n, s_c, s_h, s_w = xp.strides
-    return as_strided(xp, (*xp.shape[:2], *kernel, *out_hw), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
-                      writeable=False)
-
-
-# -- the op -------------------------------------------------------------------------------------------
 class Conv2d(Function):
     """Cross-correlation of (N, C, H, W) with (O, C/groups, kh, kw) weights, plus an optional bias."""
 
     def forward(self, x, weight, bias, stride, pads, dilation, groups):
-        self.geometry = stride, pads, dilation, groups
-        n, (out_c, _, kh, kw) = x.shape[0], weight.shape
-        self.out_hw = tuple((size - d * (k - 1) - 1) // s + 1
-                            for size, k, s, d in zip(padded_shape(x.shape, pads)[2:], (kh, kw), stride, dilation))
-        # One matmul batched over (sample, group): (G, O/G, K) @ (N, G, K, L) lands directly in NCHW order.
-        out = np.matmul(self._grouped_weight(weight), self._cols(x, kh, kw))
-        out = out.reshape(n, out_c, *self.out_hw)
+        self.geo = Geometry(stride, pads, dilation, groups, output_hw(x.shape[2:], weight.shape[2:], stride, pads,
+                                                                      dilation))
+        self.save(x, weight)  # PyTorch's convolution keeps both whichever gradient is asked for
+        return conv_forward(x, weight, bias, self.geo)
+
+    def backward(self, g):
+        x, weight = self.saved_arrays()
+        need_x, need_w, need_b = self.needs_input_grad
+        gx = conv_input_grad(g, weight, self.geo, x.shape) if need_x else None
+        gw = conv_weight_grad(x, g, self.geo, weight.shape) if need_w else None
+        return gx, gw, g.sum(axis=(0, 2, 3)) if need_b else None
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of Conv2d over an output of out_hw: (N, C_in, H, W) with (C_in, C_out/groups, kh, kw) weights."""
+
+    def forward(self, x, weight, bias, stride, pads, dilation, groups, out_hw):
+        self.geo = Geometry(stride, pads, dilation, groups, x.shape[2:])  # the conv whose input gradient this is
+        self.out_shape = (x.shape[0], weight.shape[1] * groups, *out_hw)
+        self.save(x, weight)
+        out = conv_input_grad(x, weight, self.geo, self.out_shape)
         if bias is not None:
             out += bias.reshape(-1, 1, 1)
-        self.save(x, weight)
         return out
 
     def backward(self, g):
         x, weight = self.saved_arrays()
         need_x, need_w, need_b = self.needs_input_grad
-        groups, (_, _, kh, kw) = self.geometry[3], weight.shape
-        n, out_c, ho, wo = g.shape
-        g = g.reshape(n, groups, out_c // groups, ho * wo)
-        gx = gw = gb = None
-        if need_b:
-            gb = g.sum(axis=(0, 3)).reshape(out_c)
-        if need_w:
-            gw = np.matmul(g, self._cols(x, kh, kw).swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
-        if need_x:
-            cols = np.matmul(self._grouped_weight(weight).swapaxes(-1, -2), g)  # (N, G, K, L)
-            gx = self._col2im(cols.reshape(x.shape[0], x.shape[1], kh, kw, *self.out_hw), x.shape)
-        return gx, gw, gb
-
-    def _grouped_weight(self, weight):
-        return weight.reshape(self.geometry[3], weight.shape[0] // self.geometry[3], -1)
-
-    def _cols(self, x, kh, kw):
-        """The (N, G, C/G*kh*kw, Ho*Wo) column matrix: the one copy im2col makes."""
-        stride, pads, dilation, groups = self.geometry
-        view = _columns(pad_spatial(x, pads), (kh, kw), stride, dilation, self.out_hw)
-        return view.reshape(x.shape[0], groups, x.shape[1] // groups * kh * kw, self.out_hw[0] * self.out_hw[1])
-
-    def _col2im(self, cols, x_shape):
-        """Sum each kernel offset's column block back onto the input positions it read."""
-        stride, pads, dilation, _ = self.geometry
-        gxp = np.zeros(padded_shape(x_shape, pads), cols.dtype)
-        for i in range(cols.shape[2]):
-            for j in range(cols.shape[3]):
-                gxp[window_slice(i, j, stride, dilation, self.out_hw)] += cols[:, :, i, j]
-        return unpad_spatial(gxp, pads, x_shape)
+        gx = conv_forward(g, weight, None, self.geo) if need_x else None
+        gw = conv_weight_grad(g, x, self.geo, weight.shape) if need_w else None
+        return gx, gw, g.sum(axis=(0, 2, 3)) if need_b else None
 
 
 # -- argument checks (PyTorch's messages) ---------------------------------------------------------------
@@ -214,3 +154,84 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
            groups: int = 1) -> Tensor:
     """1-D convolution of (N, C, L) or unbatched (C, L) input, as torch.nn.functional.conv1d."""
     return _conv(input, weight, bias, stride, padding, dilation, groups, dims=1)
+
+
+# -- transposed convolution -----------------------------------------------------------------------------------
+def _check_transposed_weight(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, dims: int,
+                             op: str) -> None:
+    w_shape = list(weight.shape)
+    if weight.ndim != dims + 2:
+        raise RuntimeError(f"Expected {dims + 2}D weight for {op}, but got weight of size: {w_shape}")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    if w_shape[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{w_shape}] instead")
+    if x.shape[1] != w_shape[0]:
+        raise RuntimeError(f"Given transposed=1, weight of size {w_shape}, expected input{list(x.shape)} to have "
+                           f"{w_shape[0]} channels, but got {x.shape[1]} channels instead")
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != w_shape[1] * groups):
+        raise RuntimeError(f"Given transposed=1, weight of size {w_shape}, expected bias to be 1-dimensional with "
+                           f"{w_shape[1] * groups} elements, but got bias of size {list(bias.shape)} instead")
+    for other, role in ((weight, "weight"), (bias, "bias")):
+        if other is not None and other.dtype is not x.dtype:
+            raise RuntimeError(f"Input type ({x.dtype}) and {role} type ({other.dtype}) should be the same")
+
+
+def transposed_output_size(in_size, kernel, stride, padding, output_padding, dilation) -> tuple:
+    """(n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1 per spatial axis."""
+    return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                 for n, k, s, p, op, d in zip(in_size, kernel, stride, padding, output_padding, dilation))
+
+
+def _check_transposed_geometry(x: Tensor, out_size, stride, output_padding, dilation) -> None:
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        names = ("height", "width") if len(stride) == 2 else ("width",)
+        parts = [f"output_padding_{n}: {v}" for n, v in zip(names, output_padding)]
+        parts += [f"stride_{n}: {v}" for n, v in zip(names, stride)]
+        parts += [f"dilation_{n}: {v}" for n, v in zip(names, dilation)]
+        raise RuntimeError(f"output padding must be smaller than either stride or dilation, but got {' '.join(parts)}")
+    if any(o <= 0 for o in out_size):
+        raise RuntimeError(f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated output "
+                           f"size per channel: ({' x '.join(map(str, out_size))}). Output size is too small")
+
+
+def _conv_transpose(x: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups: int, dilation,
+                    dims: int) -> Tensor:
+    op = f"conv_transpose{dims}d"
+    batched = _check_input(x, dims, op)
+    if not batched:
+        x = unsqueeze(x, 0)
+    _check_transposed_weight(x, weight, bias, groups, dims, op)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}(): argument 'padding' must be tuple of ints, not str")
+    kernel = tuple(weight.shape[2:])
+    stride, dilation = ints(stride, dims, "stride"), ints(dilation, dims, "dilation")
+    padding, output_padding = ints(padding, dims, "padding"), ints(output_padding, dims, "output_padding")
+    out_size = transposed_output_size(x.shape[2:], kernel, stride, padding, output_padding, dilation)
+    _check_transposed_geometry(x, out_size, stride, output_padding, dilation)
+    pads = tuple((p, p) for p in padding)
+    if dims == 1:  # a length-L signal is a 1 x L image
+        x, weight = unsqueeze(x, 2), unsqueeze(weight, 2)
+        stride, pads, dilation, out_size = (1, *stride), ((0, 0), *pads), (1, *dilation), (1, *out_size)
+    out = ConvTranspose2d.apply(x, weight, bias, stride=stride, pads=pads, dilation=dilation, groups=groups,
+                                out_hw=out_size)
+    if dims == 1:
+        out = squeeze(out, 2)
+    return out if batched else squeeze(out, 0)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-D transposed convolution of (N, C_in, H, W) or (C_in, H, W), as torch.nn.functional.conv_transpose2d."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, dims=2)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-D transposed convolution of (N, C_in, L) or (C_in, L), as torch.nn.functional.conv_transpose1d."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, dims=1)

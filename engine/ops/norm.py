@@ -156,3 +156,86 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     if math.prod(shape) == 0:
         return input.clone()
     return LayerNorm.apply(input, weight, bias, dims, eps)
+
+
+class GroupNorm(Function):
+    """Normalisation over groups of channels (dim 1) of each sample, then a per-channel affine transform.
+
+    Saves the input and the (N, G) statistics, as PyTorch does, and recomputes x-hat in backward.
+    """
+
+    def forward(self, x, weight, bias, groups, eps):
+        n, c = x.shape[:2]
+        xg = x.reshape(n, groups, -1)
+        mean = xg.mean(axis=-1, keepdims=True)
+        out = xg - mean
+        rstd = 1 / np.sqrt(np.mean(out * out, axis=-1, keepdims=True) + x.dtype.type(eps))
+        out *= rstd
+        out = out.reshape(x.shape)
+        if weight is not None:
+            out *= _per_channel(weight, x.ndim)
+        if bias is not None:
+            out += _per_channel(bias, x.ndim)
+        self.save(x, weight, mean, rstd)
+        self.groups = groups
+        return out
+
+    def backward(self, g):
+        x, weight, mean, rstd = self.saved_arrays()
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        n, c = x.shape[:2]
+        axes = (0,) + tuple(range(2, x.ndim))
+        xhat = ((x.reshape(n, self.groups, -1) - mean) * rstd).reshape(x.shape)
+        gx = None
+        if need_x:
+            gxhat = (g * _per_channel(weight, x.ndim) if weight is not None else g).reshape(n, self.groups, -1)
+            xhat_g = xhat.reshape(n, self.groups, -1)
+            # Through the group mean and variance: remove gxhat's mean and its projection on xhat.
+            gx = gxhat - gxhat.mean(axis=-1, keepdims=True)
+            gx -= xhat_g * np.mean(gxhat * xhat_g, axis=-1, keepdims=True)
+            gx *= rstd
+            gx = gx.reshape(x.shape)
+        gw = (g * xhat).sum(axis=axes) if need_w else None
+        gb = g.sum(axis=axes) if need_b else None
+        return gx, gw, gb, None, None
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over groups of num_groups channels, then scale and shift each channel."""
+    if input.dim() < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.dim()}")
+    channels = input.shape[1]
+    if channels % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(input.shape)} and num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.dim() != 1 or t.numel() != channels):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of channels in input, "
+                               f"but got {name} of shape {list(t.shape)} and input of shape {list(input.shape)}")
+    return GroupNorm.apply(input, weight, bias, num_groups, eps)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each (sample, channel) over its spatial positions, as PyTorch does: batch_norm over the
+    input seen as one sample of N*C channels, the running statistics then averaged over the N samples."""
+    if use_input_stats and input.numel() // max(input.shape[0] * input.shape[1], 1) <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
+    n, c = input.shape[:2]
+    flat = input.reshape(1, n * c, *input.shape[2:])
+
+    def per_instance(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.unsqueeze(0).expand(n, c).reshape(n * c)
+
+    with no_grad():
+        mean_n, var_n = per_instance(running_mean), per_instance(running_var)
+        mean_n, var_n = (None if t is None else t.clone() for t in (mean_n, var_n))
+    out = batch_norm(flat, mean_n, var_n, per_instance(weight), per_instance(bias), use_input_stats, momentum, eps)
+    if use_input_stats:
+        with no_grad():  # each buffer takes the mean over samples of its per-instance update
+            for buffer, updated in ((running_mean, mean_n), (running_var, var_n)):
+                if buffer is not None:
+                    buffer.copy_(updated.reshape(n, c).mean(0))
+    return out.reshape(input.shape)

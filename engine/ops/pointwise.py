@@ -237,11 +237,6 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return Gelu.apply(_floating(x), approximate)
 
 
-def silu(x: Tensor) -> Tensor:
-    """x * sigmoid(x), composed of primitives."""
-    return x * sigmoid(x)
-
-
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's keywords)
     """x limited to [min, max] (either may be None, a number or a tensor; tensor bounds get gradients)."""
     if min is None and max is None:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from engine.autograd.function import Function
-from engine.ops.conv import pad_spatial, padded_shape, unpad_spatial, window_slice
+from engine.ops.conv_kernels import pad_spatial, padded_shape, unpad_spatial, window_slice
 from engine.ops.shape import squeeze, unsqueeze
 from engine.tensor import Tensor
 
@@ -163,11 +163,18 @@ class AdaptiveAvgPool2d(Function):
     """Averages over windows that tile the input into out_hw cells: rows @ x @ cols.T / counts."""
 
     def forward(self, x, out_hw):
+        self.shape, self.out_hw = x.shape, out_hw
+        if out_hw == (1, 1):  # global average pooling: each plane's sum as one GEMV (numpy's mean over short rows
+            positions = x.shape[-2] * x.shape[-1]  # is several times slower), then the mean
+            sums = x.reshape(-1, positions) @ np.ones(positions, x.dtype)
+            return (sums / x.dtype.type(positions)).reshape(*x.shape[:-2], 1, 1)
         self.rows, self.cols = (_window_matrix(n, o, x.dtype) for n, o in zip(x.shape[-2:], out_hw))
         self.counts = self.rows.sum(1)[:, None] * self.cols.sum(1)
         return _apply_rows_cols(x, self.rows, self.cols) / self.counts
 
     def backward(self, g):
+        if self.out_hw == (1, 1):
+            return (np.broadcast_to(g / (self.shape[-2] * self.shape[-1]), self.shape).copy(),)
         return (_apply_rows_cols(g / self.counts, self.rows.T, self.cols.T),)
 
 
@@ -269,3 +276,125 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     _floating(x, "adaptive_avg_pool2d")
     out = AdaptiveAvgPool2d.apply(x, out_hw=size)
     return out if batched else squeeze(out, 0)
+
+
+# -- adaptive max pooling -------------------------------------------------------------------------------
+def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive windows [floor(i*size/out), ceil((i+1)*size/out)) along one axis."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_argmax(x: np.ndarray, rows, cols) -> np.ndarray:
+    """Flat index (row * W + col) of each window's max: the first in row-major order, as PyTorch's scan."""
+    width = x.shape[-1]
+    out = np.empty((*x.shape[:-2], len(rows), len(cols)), np.int64)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            window = x[..., r0:r1, c0:c1].reshape(*x.shape[:-2], -1)
+            arg = np.argmax(window, axis=-1)
+            out[..., i, j] = (r0 + arg // (c1 - c0)) * width + c0 + arg % (c1 - c0)
+    return out
+
+
+class AdaptiveMaxPool2d(Function):
+    """The max over windows that tile the input into out_hw cells: a max over row windows, then column windows."""
+
+    def forward(self, x, out_hw):
+        self.rows, self.cols = (_adaptive_windows(n, o) for n, o in zip(x.shape[-2:], out_hw))
+        by_rows = np.stack([x[..., r0:r1, :].max(axis=-2) for r0, r1 in self.rows], axis=-2)
+        self.save(x)
+        return np.stack([by_rows[..., c0:c1].max(axis=-1) for c0, c1 in self.cols], axis=-1)
+
+    def backward(self, g):
+        (x,) = self.saved_arrays()
+        arg = _adaptive_argmax(x, self.rows, self.cols)
+        gx = np.zeros((*x.shape[:-2], x.shape[-2] * x.shape[-1]), g.dtype)
+        for i in range(arg.shape[-2]):
+            for j in range(arg.shape[-1]):  # one cell at a time: windows may overlap and share a max
+                index = arg[..., i, j, None]
+                np.put_along_axis(gx, index, np.take_along_axis(gx, index, -1) + g[..., i, j, None], -1)
+        return (gx.reshape(x.shape),)
+
+
+def _adaptive_size(output_size, in_hw, op: str) -> tuple:
+    size = (output_size, output_size) if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    if len(size) != 2:
+        raise RuntimeError(f"{op}: output_size must be 2, but got {output_size}")
+    return tuple(n if o is None else int(o) for o, n in zip(size, in_hw))
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """The max over output_size windows that tile the input (None keeps that input size), as in PyTorch."""
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: {list(input.shape)}")
+    for axis in range(1, input.ndim):
+        if input.shape[axis] == 0:
+            raise RuntimeError(f"adaptive_max_pool2d(): Expected input to have non-zero size for non-batch "
+                               f"dimensions, but input has sizes {list(input.shape)} with dimension {axis} being empty")
+    size = _adaptive_size(output_size, input.shape[-2:], "adaptive_max_pool2d")
+    out = AdaptiveMaxPool2d.apply(input, out_hw=size)
+    if not return_indices:
+        return out
+    rows, cols = (_adaptive_windows(n, o) for n, o in zip(input.shape[-2:], size))
+    return out, Tensor._make(_adaptive_argmax(input._data, rows, cols))
+
+
+# -- 1-D pooling: the 2-D ops over a height-1 image -------------------------------------------------------
+def _signal(x: Tensor, op: str) -> Tensor:
+    """A (C, L) or (N, C, L) input as a height-1 image; an error naming the shape otherwise."""
+    if x.ndim not in (2, 3):
+        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for argument #1 'self' "
+                           f"(while checking arguments for {op})")
+    return unsqueeze(x, -2)
+
+
+def _single(value, name: str, op: str) -> int:
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(value) != 1 or not isinstance(value[0], (int, np.integer)):
+        raise RuntimeError(f"{op}() argument '{name}' should contain one int (got {len(value)})")
+    return int(value[0])
+
+
+def _unsqueezed(result, return_indices: bool):
+    if return_indices:
+        return tuple(squeeze(t, -2) for t in result)
+    return squeeze(result, -2)
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """The max over each window of a (N, C, L) or (C, L) signal (with return_indices, its position), as in PyTorch."""
+    k = _single(kernel_size, "kernel_size", "max_pool1d")
+    s = k if stride is None or stride == () or stride == [] else _single(stride, "stride", "max_pool1d")
+    p, d = _single(padding, "padding", "max_pool1d"), _single(dilation, "dilation", "max_pool1d")
+    if p > k // 2:
+        raise RuntimeError(f"max_pool1d() padding should be at most half of kernel size, but got padding={p} and "
+                           f"kernel_size={k}")
+    result = max_pool2d(_signal(input, "max_pool1d"), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    return _unsqueezed(result, return_indices)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """The mean over each window of a (N, C, L) or (C, L) signal, with PyTorch's divisor rules."""
+    k = _single(kernel_size, "kernel_size", "avg_pool1d")
+    s = k if stride is None or stride == () or stride == [] else _single(stride, "stride", "avg_pool1d")
+    p = _single(padding, "padding", "avg_pool1d")
+    out = avg_pool2d(_signal(input, "avg_pool1d"), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
+    return squeeze(out, -2)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Averages over output_size windows that tile a (N, C, L) or (C, L) signal."""
+    if output_size is None:
+        raise TypeError("adaptive_avg_pool1d(): argument 'output_size' (position 2) must be tuple of ints, not "
+                        "NoneType")
+    size = _single(output_size, "output_size", "adaptive_avg_pool1d")
+    return squeeze(adaptive_avg_pool2d(_signal(input, "adaptive_avg_pool1d"), (1, size)), -2)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    """The max over output_size windows that tile a (N, C, L) or (C, L) signal."""
+    size = _single(output_size, "output_size", "adaptive_max_pool1d")
+    result = adaptive_max_pool2d(_signal(input, "adaptive_max_pool1d"), (1, size), return_indices)
+    return _unsqueezed(result, return_indices)
