@@ -143,7 +143,7 @@ class Output:
     def read_table(self, name: str) -> pa.Table:
         filesystem, path = storage.resolve(self.path(name))
         with filesystem.open_input_file(path) as source:
-            return pq.read_table(source)
+            return pq.ParquetFile(source).read()  # (pq.read_table goes through pyarrow.dataset, which imports pandas)
 
     def write_empty_predictions(self, schema: pa.Schema) -> None:
         """One empty part file, so a zero-row run still reads as a dataset with its schema."""
@@ -159,7 +159,7 @@ class Output:
             for name in parts:
                 filesystem, path = storage.resolve(storage.join(self.bad_row_parts, name))
                 with filesystem.open_input_file(path) as source:
-                    table = pq.read_table(source)
+                    table = pq.ParquetFile(source).read()
                 writer.write_table(table)
                 rows += table.num_rows
         return rows
