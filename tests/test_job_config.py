@@ -75,14 +75,14 @@ def test_every_option_can_come_from_a_toml_file_under_the_flags_name(tmp_path):
 def test_without_data_the_job_is_the_bundled_demo():
     config = JobConfig()
     assert config.data == (str(zoo.DIGITS_TEST),) and (config.label, config.id) == ("label", "id")
-    assert config.model == "convnet" and config.weights == str(zoo.WEIGHTS["convnet"])
+    assert config.model == ("convnet",) and config.weights == (str(zoo.WEIGHTS["convnet"]),)
     assert config.input_shape == zoo.INPUT_SHAPES["convnet"]
 
 
 def test_a_zoo_model_brings_its_checkpoint_and_input_shape_unless_given():
     assert JobConfig(model="mlp").input_shape == (64,)
     assert JobConfig(model="mlp", input_shape="8", weights="w.safetensors").input_shape == (8,)
-    assert JobConfig(model="mlp", weights="w.safetensors").weights == str(Path("w.safetensors").absolute())
+    assert JobConfig(model="mlp", weights="w.safetensors").weights == (str(Path("w.safetensors").absolute()),)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -103,12 +103,12 @@ def test_a_bad_value_is_one_input_error_naming_the_option(options, message):
 
 
 def test_the_model_is_resolved_by_the_config_with_errors_naming_it():
-    assert JobConfig(model="mlp").factory() is zoo.FACTORIES["mlp"]
-    assert JobConfig(model="fixture_models:mlp").factory().__name__ == "mlp"
+    assert JobConfig(model="mlp").models()[0].factory() is zoo.FACTORIES["mlp"]
+    assert JobConfig(model="fixture_models:mlp").models()[0].factory().__name__ == "mlp"
     with pytest.raises(InputError, match="unknown model 'resnet9000'"):
-        JobConfig(model="resnet9000").factory()
+        JobConfig(model="resnet9000").models()[0].factory()
     with pytest.raises(InputError, match="module 'fixture_models' has no 'nope'"):
-        JobConfig(model="fixture_models:nope").factory()
+        JobConfig(model="fixture_models:nope").models()[0].factory()
 
 
 def test_the_record_holds_every_option_with_credentials_redacted():
