@@ -80,10 +80,10 @@ def poisson_weights(seed: int, row_ids: np.ndarray, replicates: int, dtype=np.fl
 
 _GROUPS_BY_MATMUL = 512  # up to this many (group, column) pairs in a batch, one one-hot matmul; beyond, one per group
 # Rows multiplied at a time. A float32 product of whole numbers is exact while every partial sum stays below 2^24:
-# with weights of at most 5 and values of at most EXACT_MAX, 5 · 4095 · 512 < 2^24. So sums of whole-number columns
+# with weights of at most 5 and values of at most EXACT_MAX, 5 · 255 · 8192 < 2^24. So sums of whole-number columns
 # (counts, indicators, fixed_point pieces) are exact, and do not depend on how rows were split into batches,
-# shards or workers. Chunks cost nothing in memory traffic: each reads its own rows of the weights once.
-EXACT_ROWS, EXACT_MAX = 512, 4095
+# shards or workers. A batch of up to 8192 rows is one product; a larger one is cut (each piece reads its own rows).
+EXACT_ROWS, EXACT_MAX = 8192, 255
 
 
 class BootstrapSums:
@@ -217,28 +217,30 @@ def hashable_key(key):
     return tuple(key) if isinstance(key, list) else key
 
 
-MACRO_F1_MAX_CLASSES = 100  # per-class columns cost 3 per class in every batch's matmul and every replicate
+MACRO_F1_MAX_CLASSES = 100  # per-class columns cost 2 per class in every batch's matmul and every replicate
 
-# Fixed point: a non-negative value v as round(v · 2^20) = hi · 2^24 + mid · 2^12 + lo, three whole numbers below
-# 2^12 (EXACT_MAX), so that its weighted sums are exact like counts and the same for any split of the rows.
-# Values from 0 to 2^16 (65,536), to within 2^-21; larger ones count as 2^16.
-_FIXED_SCALE, _FIXED_PIECE, FIXED_MAX = 2.0 ** 20, 2.0 ** 12, 2.0 ** 16
-FIXED_POINT_PIECES = ("hi", "mid", "lo")
+# Fixed point: a non-negative value v as round(v · 2^16) = Σ piece_i · 2^(8·i), four whole numbers below 2^8
+# (EXACT_MAX), so that its weighted sums are exact like counts and the same for any split of the rows. Values from 0
+# to 2^16 (65,536), to within 2^-17; larger ones count as 2^16. (A loss interval moves by less than that.)
+_FIXED_BITS, _PIECE_BITS, FIXED_MAX = 16, 8, 2.0 ** 16
+FIXED_POINT_PIECES = ("3", "2", "1", "0")  # most significant first
 
 
 def fixed_point(values: np.ndarray) -> np.ndarray:
-    """Non-negative values as their three fixed-point pieces (rows, 3), float32 whole numbers below 2^12."""
-    scaled = np.rint(np.clip(np.asarray(values, np.float64), 0.0, FIXED_MAX - 2.0 ** -20) * _FIXED_SCALE)
-    hi, rest = np.divmod(scaled, _FIXED_PIECE * _FIXED_PIECE)
-    mid, lo = np.divmod(rest, _FIXED_PIECE)
-    return np.stack([hi, mid, lo], axis=1).astype(np.float32)
+    """Non-negative values as their fixed-point pieces (rows, 4), float32 whole numbers below 2^8."""
+    top = 2.0 ** (_PIECE_BITS * len(FIXED_POINT_PIECES)) - 1
+    whole = np.minimum(np.rint(np.maximum(np.asarray(values, np.float64), 0.0) * 2.0 ** _FIXED_BITS), top)
+    pieces = whole.astype("<u4").view(np.uint8).reshape(len(whole), len(FIXED_POINT_PIECES))  # its bytes, low first
+    return pieces[:, ::-1].astype(np.float32)
 
 
 def from_fixed_point(pieces: np.ndarray) -> np.ndarray:
-    """Sums of fixed_point pieces (..., 3) back to sums of the values, float64."""
+    """Sums of fixed_point pieces (..., 4) back to sums of the values, float64."""
     pieces = np.asarray(pieces, np.float64)
-    hi, mid, lo = pieces[..., 0], pieces[..., 1], pieces[..., 2]
-    return ((hi * _FIXED_PIECE + mid) * _FIXED_PIECE + lo) / _FIXED_SCALE
+    total = np.zeros(pieces.shape[:-1])
+    for i in range(pieces.shape[-1]):
+        total = total * 2.0 ** _PIECE_BITS + pieces[..., i]
+    return total / 2.0 ** _FIXED_BITS
 
 
 _LOSS = tuple(f"loss_{piece}" for piece in FIXED_POINT_PIECES)
@@ -246,26 +248,26 @@ _PER_CLASS_FROM = 2 + len(_LOSS)  # weight, the loss's pieces, correct
 
 
 def classification_columns(classes: int, per_class: bool) -> tuple[str, ...]:
-    """The columns classification_values fills: weight, the loss (fixed_point pieces), correct, then per class:
-    label, predicted, hit."""
+    """The columns classification_values fills: weight, the loss (fixed_point pieces), correct, then per class
+    the rows labelled plus the rows predicted (F1's denominator), and the hits."""
     names = ["weight", *_LOSS, "correct"]
     if per_class:
-        names += [f"{kind}{c}" for kind in ("label", "predicted", "hit") for c in range(classes)]
+        names += [f"{kind}{c}" for kind in ("counted", "hit") for c in range(classes)]
     return tuple(names)
 
 
 def classification_values(losses: np.ndarray, labels: np.ndarray, predictions: np.ndarray, classes: int,
                           per_class: bool) -> np.ndarray:
     """One batch's rows as classification_columns, float32 (rows, columns): what BootstrapSums.add takes."""
-    rows, first = len(labels), _PER_CLASS_FROM
+    first = _PER_CLASS_FROM
     correct = predictions == labels
-    values = np.zeros((rows, first + (3 * classes if per_class else 0)), np.float32)
+    values = np.empty((len(labels), first + (2 * classes if per_class else 0)), np.float32)
     values[:, 0], values[:, 1:first - 1], values[:, first - 1] = 1.0, fixed_point(losses), correct
-    if per_class:
-        at = np.arange(rows)
-        values[at, first + labels] = 1.0
-        values[at, first + classes + predictions] = 1.0
-        values[at, first + 2 * classes + labels] = correct
+    if per_class:  # rows of an identity matrix, gathered: one-hot columns without a scatter
+        one_hot = np.eye(classes, dtype=np.float32)
+        labelled = one_hot[labels]
+        np.add(labelled, one_hot[predictions], out=values[:, first:first + classes])
+        np.multiply(labelled, correct[:, None], out=values[:, first + classes:])
     return values
 
 
@@ -293,9 +295,8 @@ def classification_replicates(sums: BootstrapSums, key: Hashable = None) -> dict
     with np.errstate(divide="ignore", invalid="ignore"):
         estimates = {"loss": from_fixed_point(total[:, 1:first - 1]) / weight, "accuracy": total[:, first - 1] / weight}
     if len(sums.columns) > first:
-        labels, predicted, hits = np.split(total[:, first:], 3, axis=1)
-        present = (labels + predicted).sum(axis=0) > 0
-        estimates["macro_f1"] = macro_f1(hits, labels, predicted, present)
+        counted, hits = np.split(total[:, first:], 2, axis=1)
+        estimates["macro_f1"] = macro_f1(hits, counted, np.zeros_like(counted), counted.sum(axis=0) > 0)
     return estimates
 
 

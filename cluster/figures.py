@@ -54,7 +54,7 @@ def intervals(config: JobConfig, results: ShardResults, i: int) -> dict:
         ci["macro_f1"] = list(stats.bootstrap_interval(replicates["macro_f1"], level))
     else:
         ci["note"] = (f"macro-F1 has no interval with {partial['classes']:,} classes: above "
-                      f"{bootstrap.MACRO_F1_MAX_CLASSES}, its per-class bootstrap sums (3 columns per class in "
+                      f"{bootstrap.MACRO_F1_MAX_CLASSES}, its per-class bootstrap sums (2 columns per class in "
                       "every batch) would cost more than the rest together")
     return ci
 

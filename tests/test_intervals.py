@@ -130,6 +130,6 @@ def test_a_thousand_class_shards_results_stay_small_whatever_the_classes(thousan
     for summary in footer_summaries(thousand_classes.output):
         assert len(json.dumps(summary["partial"])) < 100_000  # no per-row state, no classes x replicates arrays
         (model,) = summary["partial"]["bootstrap"]["models"]
-        assert len(model["columns"]) == 5 and model["replicates"] == 200  # weight, loss (3 pieces), correct
+        assert len(model["columns"]) == 6 and model["replicates"] == 200  # weight, loss (4 pieces), correct
     assert thousand_classes.workers.column("rss_peak_bytes")[0].as_py() < 600 * MIB
     assert process_peak_rss() < 2048 * MIB  # the driver (this process) too
