@@ -14,9 +14,10 @@ when every core runs a worker). Three variants of the same job:
   intervals     one model, --ci 0.95 --bootstrap 200 (the defaults): Wilson, bootstrap sums, calibration
   second_model  the same model twice (--model M --model M), --ci 0
 
-Each round runs every variant over the same shards of bench/data/1m (65,536-row shards, batch 4096),
-who goes first rotating; each variant keeps its best round. From each run's shard summaries:
-read_s (reading ahead), compute_s (the models, predictions, metrics), write_s.
+The variants take turns on each shard of bench/data/1m (65,536-row shards, batch 4096; 8 shards for the
+MLP, 1 for the ConvNet), who goes first rotating; each keeps its best turn per shard (the machine's other
+load only slows a turn down), summed over the shards. From the shard summaries: read_s (reading ahead,
+and the bootstrap's weights), compute_s (the models, predictions, metrics, sums), write_s.
 """
 
 from __future__ import annotations
@@ -48,37 +49,39 @@ def evaluator(model: str, variant: dict, prefetch: int, data: Path, output: Path
     return ShardEvaluator(config)
 
 
-def one_round(runner: ShardEvaluator, shards, attempt: str) -> dict:
-    """Every shard once: wall seconds, and the summaries' read, compute and write seconds."""
-    output = Output(runner.config.output)
-    start, totals = time.perf_counter(), {"read_s": 0.0, "compute_s": 0.0, "write_s": 0.0}
-    for shard in shards:
-        summary = runner.evaluate(shard, attempt)
-        output.discard(shard.index, attempt)
-        for key in totals:
-            totals[key] += getattr(summary, key)
-    return {"seconds": time.perf_counter() - start, **totals}
+def timed(runner: ShardEvaluator, shard, attempt: str) -> dict:
+    """One shard once: wall seconds, and its summary's read, compute and write seconds."""
+    start = time.perf_counter()
+    summary = runner.evaluate(shard, attempt)
+    seconds = time.perf_counter() - start
+    Output(runner.config.output).discard(shard.index, attempt)
+    return {"seconds": seconds, "read_s": summary.read_s, "compute_s": summary.compute_s, "write_s": summary.write_s}
 
 
 def measure(name: str, prefetch: int, data: Path, out: Path, shard_count: int, rounds: int) -> dict:
-    """Each variant's best round for one model and read-ahead setting."""
+    """Each variant's steady state for one model and read-ahead setting: per shard its best of `rounds` turns
+    (the variants taking turns on each shard, who goes first rotating), summed over the shards."""
     model, _ = MODELS[name]
     runners = {variant: evaluator(model, spec, prefetch, data, out / f"{name}-{prefetch}-{variant}")
                for variant, spec in VARIANTS.items()}
     config = next(iter(runners.values())).config
     shards = planner.plan(config)[0][:shard_count]
     rows = sum(s.rows for s in shards)
-    best: dict[str, dict] = {}
     names = list(runners)
-    for turn in range(rounds + 1):  # the first round warms caches and is not kept
-        for variant in names[turn % len(names):] + names[:turn % len(names)]:
-            result = one_round(runners[variant], shards, f"r{turn}")
-            if turn and (variant not in best or result["seconds"] < best[variant]["seconds"]):
-                best[variant] = result
-    for result in best.values():
+    best: dict[tuple[str, int], dict] = {}
+    for turn in range(rounds + 1):  # the first turn warms caches and is not kept
+        for k, shard in enumerate(shards):
+            for variant in names[(turn + k) % len(names):] + names[:(turn + k) % len(names)]:
+                result = timed(runners[variant], shard, f"r{turn}")
+                key = (variant, shard.index)
+                if turn and (key not in best or result["seconds"] < best[key]["seconds"]):
+                    best[key] = result
+    totals = {variant: {figure: sum(best[variant, s.index][figure] for s in shards)
+                        for figure in ("seconds", "read_s", "compute_s", "write_s")} for variant in names}
+    for result in totals.values():
         result["rows_per_s"] = rows / result["seconds"]
-    base, intervals, second = best["baseline"], best["intervals"], best["second_model"]
-    return {"model": name, "prefetch": prefetch, "rows": rows, "shards": len(shards), "variants": best,
+    base, intervals, second = totals["baseline"], totals["intervals"], totals["second_model"]
+    return {"model": name, "prefetch": prefetch, "rows": rows, "shards": len(shards), "variants": totals,
             "intervals_cost": base["rows_per_s"] / intervals["rows_per_s"] - 1,
             "second_model_extra_s": second["seconds"] - base["seconds"],
             "second_model_extra_vs_one_models_compute": (second["seconds"] - base["seconds"]) / base["compute_s"],
@@ -110,7 +113,8 @@ def report(results: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data, one round: a smoke run")
-    parser.add_argument("--rounds", type=int, default=None, help="kept rounds per variant (default 5, quick 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="kept turns per variant and shard (default 5, "
+                                                                 "quick 1)")
     parser.add_argument("--no-record", action="store_true", help="do not append to results.jsonl")
     args = parser.parse_args()
     started = common.now()
