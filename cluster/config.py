@@ -98,8 +98,8 @@ class JobConfig:
                              "loss, macro-F1, slice accuracies and model differences); 0 leaves them out, and the "
                              "bootstrap's cost with them", metavar="LEVEL")
     bootstrap: int = option(200, "bootstrap replicates for the intervals that need them", metavar="B")
-    seed: int = option(0, "the seed of the bootstrap's row weights (each a function of the seed, the row id and the "
-                          "replicate, so results do not depend on sharding or workers)")
+    seed: int = option(0, "the seed of the bootstrap's row weights, 0 unless given (each weight a function of the "
+                          "seed, the row id and the replicate, so results do not depend on sharding or workers)")
     slice_by: tuple[tuple[str, ...], ...] = option(None, "report the metrics per value of a column of the data (any "
                                                    "column; nulls are a value of their own); COL1,COL2 slices by "
                                                    "their combinations; repeatable", metavar="COL[,COL...]",
