@@ -36,7 +36,7 @@ def render(files: RunFiles) -> str:
     models = metrics.get("models") or {None: metrics}
     slices = _slices_view(models)
     return environment.get_template("report.html.j2").render(
-        title=f"{config.get('model', 'model')} on {', '.join(config.get('data') or ['its data'])}",
+        title=f"{_models_named(config)} on {', '.join(config.get('data') or ['its data'])}",
         location=files.location, job=files.job, config=config, started=_started(files.job),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         models=[_model_view(name, m) for name, m in models.items()], model_names=[name or "" for name in models],
@@ -44,6 +44,14 @@ def render(files: RunFiles) -> str:
         comparisons=metrics.get("comparisons") or [], slices=slices,
         slices_table=_table_view(files.slices) if files.slices is not None and not slices else None,
         run=_run_view(files), plotly_js=get_plotlyjs())
+
+
+def _models_named(config: dict) -> str:
+    """The model, or the models of a several-model job (job.json lists them, with their names)."""
+    models, names = config.get("model", "model"), config.get("name")
+    if isinstance(models, list):
+        return ", ".join(names if isinstance(names, list) and len(names) == len(models) else map(str, models))
+    return str(models)
 
 
 # No "Share chart" button: it uploads the chart to Plotly's cloud, and this page is meant to stay on the machine.
