@@ -1,4 +1,4 @@
-"""Study 5: images. The pipeline against Ray Data (PyTorch and engine models) on PNGs: decode, normalise, forward.
+"""Study 6: images. The pipeline against Ray Data (PyTorch and engine models) on PNGs: decode, normalise, forward.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/images.py [--repeats 2] [--actors 2] [--quick]
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, contenders, make_data, vs_raydata  # noqa: E402
 
 MODEL = "bench.models:resnet_small"
-# Chosen by sweeps (bench/README.md, Study 5): each contender's best batch size, and Ray Data's best set-up.
+# Chosen by sweeps (bench/README.md, Study 6): each contender's best batch size, and Ray Data's best set-up.
 PIPELINE_BATCH, RAY_DATA_BATCH = 256, 256
 
 

@@ -10,7 +10,7 @@ not 3.9. Every file has the same size and row groups, so a bigger set is only mo
 shards (what a streaming test of 1M vs 10M rows needs). Each file is seeded by its number: the
 data is the same on every machine.
 
-`images` (study 5) is 64x64 RGB PNGs as `datasets` writes an image column: a struct `image` of
+`images` (study 6) is 64x64 RGB PNGs as `datasets` writes an image column: a struct `image` of
 `bytes` and `path`, with an int64 `label`. Each picture is a smooth colour field (a random 4x4 grid
 scaled up bicubically) plus Gaussian noise of IMAGE_NOISE grey levels, so PNG compresses it about as
 well as a small photograph (about 7.5 KB an image) and decoding costs what it costs for real data.
@@ -49,7 +49,7 @@ class Sizes:
     many_files: int  # the many-shards set (driver overhead): files of
     many_groups: int  # row groups of
     many_group_rows: int  # rows each
-    image_files: int  # the images set (study 5): files of
+    image_files: int  # the images set (study 6): files of
     image_file_rows: int  # rows each
     image_row_group_rows: int  # in row groups of
     image_tiny_rows: int  # rows of images-tiny (one file)

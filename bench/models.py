@@ -19,7 +19,7 @@ from zoo.families import _resnet_classes
 
 SIZES = (64, 256, 10)
 SEED = 0
-RESNET_WIDTHS = (16, 32, 64)  # the small ResNet's stages (study 5)
+RESNET_WIDTHS = (16, 32, 64)  # the small ResNet's stages (study 6)
 TRACE_DIR = "BENCH_TRACE_DIR"  # when set, every forward appends "<end time> <rows>" to a file of its process there
 
 

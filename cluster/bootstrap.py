@@ -11,10 +11,14 @@ or workers. Per batch, in a worker:
     by_slice.add(weights, values, groups=codes, keys=slice_values)  # codes: each row's index in slice_values
     pair.add(weights, comparison_values(correct_a, correct_b))
 
-and at the driver, after merging the shards' BootstrapSums.from_json(...):
+(or all of them in one product, add_together, which reads the weights once), and at the driver, after
+merging the shards' BootstrapSums.from_json(...):
 
     bootstrap_interval(classification_replicates(sums)["macro_f1"], level)
     bootstrap_interval(ratio_replicates(by_slice, "correct", key=value), level)
+
+Every column holds whole numbers (the loss as fixed_point pieces), so every sum is exact, and the
+intervals are identical for any sharding, batch size or number of workers.
 """
 
 from __future__ import annotations
@@ -75,15 +79,20 @@ def poisson_weights(seed: int, row_ids: np.ndarray, replicates: int, dtype=np.fl
 
 
 _GROUPS_BY_MATMUL = 512  # up to this many (group, column) pairs in a batch, one one-hot matmul; beyond, one per group
+# Rows multiplied at a time. A float32 product of whole numbers is exact while every partial sum stays below 2^24:
+# with weights of at most 5 and values of at most EXACT_MAX, 5 · 255 · 8192 < 2^24. So sums of whole-number columns
+# (counts, indicators, fixed_point pieces) are exact, and do not depend on how rows were split into batches,
+# shards or workers. A batch of up to 8192 rows is one product; a larger one is cut (each piece reads its own rows).
+EXACT_ROWS, EXACT_MAX = 8192, 255
 
 
 class BootstrapSums:
     """Per-replicate weighted sums of named columns, optionally per group (a slice's value): mergeable, JSON-able.
 
     sums[key][r, j] = Σ over the group's rows of weight(row, r) · values(row, j). Without groups every row
-    is in the one group keyed None. Columns holding counts (ones, 0/1 indicators) sum to integers, exact
-    in float32 matmuls below 2^24 per batch and in float64 after, so their replicates do not depend on
-    how rows were split or merged.
+    is in the one group keyed None. Columns holding whole numbers up to EXACT_MAX (ones, 0/1 indicators,
+    fixed_point pieces) sum exactly (float32 products over EXACT_ROWS rows at a time, float64 after), so
+    their replicates do not depend on how rows were split or merged.
     """
 
     def __init__(self, replicates: int, columns: Sequence[str]):
@@ -93,30 +102,37 @@ class BootstrapSums:
     def add(self, weights: np.ndarray, values: np.ndarray, groups: np.ndarray | None = None,
             keys: Sequence[Hashable] | None = None) -> None:
         """Add a batch: weights (rows, replicates), values (rows, columns); groups[i] indexes row i's key in keys."""
+        add_together(weights, [(self, values, groups, keys)])
+
+    def _spread(self, values: np.ndarray, groups, keys) -> tuple[np.ndarray | None, list]:
+        """The batch as columns of one product, and where each group's sums land: [(key, first column)].
+
+        Grouped, column g·k + j holds values[:, j] on group g's rows and zero elsewhere (a one-hot spread).
+        None when there are too many groups for that: they are added one group at a time instead.
+        """
+        k = len(self.columns)
+        if groups is None:
+            return values, [(None, 0)]
+        if len(keys) * k > _GROUPS_BY_MATMUL:
+            return None, []
+        spread = np.zeros((len(values), len(keys) * k), np.result_type(values.dtype, np.float32))
+        spread[np.arange(len(values))[:, None], groups[:, None] * k + np.arange(k)] = values
+        return spread, [(keys[g], g * k) for g in np.unique(groups)]
+
+    def _add_by_group(self, weights: np.ndarray, values: np.ndarray, groups: np.ndarray, keys) -> None:
+        order = np.argsort(groups, kind="stable")
+        codes = groups[order]
+        starts = np.flatnonzero(np.diff(codes, prepend=-1))
+        for start, stop in zip(starts, [*starts[1:], len(codes)]):
+            rows = order[start:stop]
+            self._accumulate(keys[codes[start]], _product(values[rows], weights[rows]))
+
+    def _checked(self, values) -> np.ndarray:
         values = np.asarray(values).reshape(len(values), -1)
         if values.shape[1] != len(self.columns):
             raise ValueError(f"expected {len(self.columns)} value columns ({', '.join(self.columns)}), "
                              f"got {values.shape[1]}")
-        if groups is None:
-            self._accumulate(None, values.T @ weights)
-        elif len(keys) * len(self.columns) <= _GROUPS_BY_MATMUL:
-            self._add_by_one_hot(weights, values, np.asarray(groups), keys)
-        else:
-            order = np.argsort(groups, kind="stable")
-            codes = np.asarray(groups)[order]
-            starts = np.flatnonzero(np.diff(codes, prepend=-1))
-            for start, stop in zip(starts, [*starts[1:], len(codes)]):
-                rows = order[start:stop]
-                self._accumulate(keys[codes[start]], values[rows].T @ weights[rows])
-
-    def _add_by_one_hot(self, weights, values, groups, keys) -> None:
-        """All groups in one matmul: column g·k + j holds values[:, j] on group g's rows and zero elsewhere."""
-        k = len(self.columns)
-        spread = np.zeros((len(values), len(keys) * k), np.result_type(values.dtype, np.float32))
-        spread[np.arange(len(values))[:, None], groups[:, None] * k + np.arange(k)] = values
-        totals = spread.T @ weights  # (groups · columns, replicates)
-        for g in np.unique(groups):
-            self._accumulate(keys[g], totals[g * k:(g + 1) * k])
+        return values
 
     def _accumulate(self, key: Hashable, transposed: np.ndarray) -> None:
         total = self.sums.get(key)
@@ -139,7 +155,7 @@ class BootstrapSums:
     def to_json(self) -> dict:
         """A JSON-able dict: each group's sums as base64 little-endian float64 (exact, half the size of decimals)."""
         return {"replicates": self.replicates, "columns": list(self.columns),
-                "groups": [[_json_key(key), base64.b64encode(total.astype("<f8").tobytes()).decode()]
+                "groups": [[json_key(key), base64.b64encode(total.astype("<f8").tobytes()).decode()]
                            for key, total in self.sums.items()]}
 
     @classmethod
@@ -148,7 +164,8 @@ class BootstrapSums:
         sums = cls(value["replicates"], value["columns"])
         shape = (sums.replicates, len(sums.columns))
         for key, data in value["groups"]:
-            sums.sums[_hashable(key)] = np.frombuffer(base64.b64decode(data), "<f8").reshape(shape).astype(np.float64)
+            total = np.frombuffer(base64.b64decode(data), "<f8").reshape(shape)
+            sums.sums[hashable_key(key)] = total.astype(np.float64)
         return sums
 
     def column(self, name: str, key: Hashable = None) -> np.ndarray:
@@ -156,39 +173,101 @@ class BootstrapSums:
         return self.sums[key][:, self.columns.index(name)]
 
 
-def _json_key(key):
+def add_together(weights: np.ndarray, parts: Sequence[tuple]) -> None:
+    """Several BootstrapSums.add(weights, values, groups, keys) in one product, so the weights are read once per batch.
+
+    `parts`: (sums, values, groups, keys) tuples, groups and keys None for ungrouped sums.
+    """
+    blocks, targets, width = [], [], 0
+    for sums, values, groups, keys in parts:
+        values = sums._checked(values)
+        groups = None if groups is None else np.asarray(groups)
+        block, where = sums._spread(values, groups, keys)
+        if block is None:
+            sums._add_by_group(weights, values, groups, keys)
+            continue
+        blocks.append(block)
+        targets += [(sums, key, width + first, width + first + len(sums.columns)) for key, first in where]
+        width += block.shape[1]
+    if not blocks:
+        return
+    dtype = np.result_type(*(b.dtype for b in blocks), np.float32)
+    totals = _product(np.hstack(blocks).astype(dtype, copy=False) if len(blocks) > 1 else blocks[0], weights)
+    for sums, key, start, stop in targets:
+        sums._accumulate(key, totals[start:stop])
+
+
+def _product(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """values.T @ weights in float64, multiplied EXACT_ROWS rows at a time (exact for whole numbers up to EXACT_MAX)."""
+    total = np.zeros((values.shape[1], weights.shape[1]), np.float64)
+    for start in range(0, len(values), EXACT_ROWS):
+        total += values[start:start + EXACT_ROWS].T @ weights[start:start + EXACT_ROWS]
+    return total
+
+
+def json_key(key):
+    """A group's key as JSON holds it: tuples (several columns' values) as lists, numpy scalars as Python's."""
     if isinstance(key, tuple):
-        return [_json_key(k) for k in key]
+        return [json_key(k) for k in key]
     return key.item() if isinstance(key, np.generic) else key
 
 
-def _hashable(key):
+def hashable_key(key):
+    """A key read back from JSON, as the sums were keyed: lists as tuples."""
     return tuple(key) if isinstance(key, list) else key
 
 
-MACRO_F1_MAX_CLASSES = 100  # per-class columns cost 3 per class in every batch's matmul and every replicate
+MACRO_F1_MAX_CLASSES = 100  # per-class columns cost 2 per class in every batch's matmul and every replicate
+
+# Fixed point: a non-negative value v as round(v · 2^16) = Σ piece_i · 2^(8·i), four whole numbers below 2^8
+# (EXACT_MAX), so that its weighted sums are exact like counts and the same for any split of the rows. Values from 0
+# to 2^16 (65,536), to within 2^-17; larger ones count as 2^16. (A loss interval moves by less than that.)
+_FIXED_BITS, _PIECE_BITS, FIXED_MAX = 16, 8, 2.0 ** 16
+FIXED_POINT_PIECES = ("3", "2", "1", "0")  # most significant first
+
+
+def fixed_point(values: np.ndarray) -> np.ndarray:
+    """Non-negative values as their fixed-point pieces (rows, 4), float32 whole numbers below 2^8."""
+    top = 2.0 ** (_PIECE_BITS * len(FIXED_POINT_PIECES)) - 1
+    whole = np.minimum(np.rint(np.maximum(np.asarray(values, np.float64), 0.0) * 2.0 ** _FIXED_BITS), top)
+    pieces = whole.astype("<u4").view(np.uint8).reshape(len(whole), len(FIXED_POINT_PIECES))  # its bytes, low first
+    return pieces[:, ::-1].astype(np.float32)
+
+
+def from_fixed_point(pieces: np.ndarray) -> np.ndarray:
+    """Sums of fixed_point pieces (..., 4) back to sums of the values, float64."""
+    pieces = np.asarray(pieces, np.float64)
+    total = np.zeros(pieces.shape[:-1])
+    for i in range(pieces.shape[-1]):
+        total = total * 2.0 ** _PIECE_BITS + pieces[..., i]
+    return total / 2.0 ** _FIXED_BITS
+
+
+_LOSS = tuple(f"loss_{piece}" for piece in FIXED_POINT_PIECES)
+_PER_CLASS_FROM = 2 + len(_LOSS)  # weight, the loss's pieces, correct
 
 
 def classification_columns(classes: int, per_class: bool) -> tuple[str, ...]:
-    """The columns classification_values fills: weight, loss, correct, then per class: label, predicted, hit."""
-    names = ["weight", "loss", "correct"]
+    """The columns classification_values fills: weight, the loss (fixed_point pieces), correct, then per class
+    the rows labelled plus the rows predicted (F1's denominator), and the hits."""
+    names = ["weight", *_LOSS, "correct"]
     if per_class:
-        names += [f"{kind}{c}" for kind in ("label", "predicted", "hit") for c in range(classes)]
+        names += [f"{kind}{c}" for kind in ("counted", "hit") for c in range(classes)]
     return tuple(names)
 
 
 def classification_values(losses: np.ndarray, labels: np.ndarray, predictions: np.ndarray, classes: int,
                           per_class: bool) -> np.ndarray:
     """One batch's rows as classification_columns, float32 (rows, columns): what BootstrapSums.add takes."""
-    rows = len(labels)
+    first = _PER_CLASS_FROM
     correct = predictions == labels
-    values = np.zeros((rows, 3 + (3 * classes if per_class else 0)), np.float32)
-    values[:, 0], values[:, 1], values[:, 2] = 1.0, losses, correct
-    if per_class:
-        at = np.arange(rows)
-        values[at, 3 + labels] = 1.0
-        values[at, 3 + classes + predictions] = 1.0
-        values[at, 3 + 2 * classes + labels] = correct
+    values = np.empty((len(labels), first + (2 * classes if per_class else 0)), np.float32)
+    values[:, 0], values[:, 1:first - 1], values[:, first - 1] = 1.0, fixed_point(losses), correct
+    if per_class:  # rows of an identity matrix, gathered: one-hot columns without a scatter
+        one_hot = np.eye(classes, dtype=np.float32)
+        labelled = one_hot[labels]
+        np.add(labelled, one_hot[predictions], out=values[:, first:first + classes])
+        np.multiply(labelled, correct[:, None], out=values[:, first + classes:])
     return values
 
 
@@ -212,13 +291,12 @@ def classification_replicates(sums: BootstrapSums, key: Hashable = None) -> dict
     over the classes present in any replicate, which are those present in the data.
     """
     total = sums.sums[key]
-    weight = total[:, 0]
+    weight, first = total[:, 0], _PER_CLASS_FROM
     with np.errstate(divide="ignore", invalid="ignore"):
-        estimates = {"loss": total[:, 1] / weight, "accuracy": total[:, 2] / weight}
-    if len(sums.columns) > 3:
-        labels, predicted, hits = np.split(total[:, 3:], 3, axis=1)
-        present = (labels + predicted).sum(axis=0) > 0
-        estimates["macro_f1"] = macro_f1(hits, labels, predicted, present)
+        estimates = {"loss": from_fixed_point(total[:, 1:first - 1]) / weight, "accuracy": total[:, first - 1] / weight}
+    if len(sums.columns) > first:
+        counted, hits = np.split(total[:, first:], 2, axis=1)
+        estimates["macro_f1"] = macro_f1(hits, counted, np.zeros_like(counted), counted.sum(axis=0) > 0)
     return estimates
 
 

@@ -14,17 +14,22 @@ import math
 
 import numpy as np
 
+from cluster import metrics
+
 CALIBRATION_BINS = 15
 _BOUNDARIES = np.array([0x0, 0x3D888889, 0x3E088889, 0x3E4CCCCE, 0x3E888889, 0x3EAAAAAB, 0x3ECCCCCE, 0x3EEEEEF0,
                         0x3F088888, 0x3F199999, 0x3F2AAAAA, 0x3F3BBBBC, 0x3F4CCCCD, 0x3F5DDDDE, 0x3F6EEEEF,
                         0x3F800000], np.uint32).view(np.float32)
 
 
-def top1_confidence(logits: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """The softmax probability of each row's predicted (top-1) class, float32: 1 / Σ exp(logit - top logit)."""
-    rows = np.arange(len(logits))
-    shifted = logits - logits[rows, predictions][:, None]
-    return (1.0 / (np.exp(shifted) @ np.ones(logits.shape[1], logits.dtype))).astype(np.float32)
+def top1_confidence(logits: np.ndarray, predictions: np.ndarray, exp_sums: np.ndarray | None = None) -> np.ndarray:
+    """The softmax probability of each row's predicted (top-1) class, float32: 1 / Σ exp(logit - top logit).
+
+    `exp_sums`: those sums when the caller has them already (metrics.softmax_parts, which the loss shares).
+    """
+    if exp_sums is None:
+        exp_sums = metrics.softmax_parts(logits, predictions)[1]
+    return (1.0 / exp_sums).astype(np.float32)
 
 
 def calibration_partial(confidences: np.ndarray, correct: np.ndarray) -> dict:
@@ -39,8 +44,8 @@ def calibration_partial(confidences: np.ndarray, correct: np.ndarray) -> dict:
 
 def merge_calibration(a: dict, b: dict) -> dict:
     """The calibration bins of two disjoint sets of rows."""
-    if not a:
-        return dict(b)
+    if not a or not b:
+        return dict(a or b)
     return {name: [x + y for x, y in zip(a[name], b[name])] for name in ("count", "confidence", "correct")}
 
 

@@ -6,7 +6,7 @@ import math
 
 import pyarrow as pa
 
-from cluster import decode
+from cluster import decode, slices
 from cluster.config import JobConfig
 from cluster.errors import InputError
 
@@ -23,9 +23,10 @@ def model_inputs(config: JobConfig) -> list[tuple[str, ...]]:
 
 
 def needed(config: JobConfig) -> list[str]:
-    """Every column a shard reads, each once, inputs first."""
+    """Every column a shard reads, each once, inputs first, then the label, the id and the slice columns."""
     names: list[str] = []
-    for name in [*(c for columns in model_inputs(config) for c in columns), config.label, config.id]:
+    inputs = [c for columns in model_inputs(config) for c in columns]
+    for name in [*inputs, config.label, config.id, *(c for slicing in config.slice_by for c in slicing)]:
         if name is not None and name not in names:
             names.append(name)
     return names
@@ -50,9 +51,14 @@ def _numeric(kind: pa.DataType) -> bool:
 def check_schema(config: JobConfig, schema: pa.Schema, location: str) -> None:
     """Raise InputError naming the file and column when the schema cannot feed the model."""
     missing = [c for c in needed(config) if schema.get_field_index(c) < 0]
+    sliced = [c for c in missing if any(c in slicing for slicing in config.slice_by)]
     if missing:
-        raise InputError(f"{location}: no column {', '.join(map(repr, missing))}; "
+        option = "--slice-by: " if sliced == missing else ""
+        raise InputError(f"{option}{location}: no column {', '.join(map(repr, missing))}; "
                          f"available: {', '.join(schema.names)}")
+    for slicing in config.slice_by:
+        for name in slicing:
+            slices.check_type(name, schema.field(name).type, location)
     for columns in model_inputs(config):
         for name in columns:
             kind = schema.field(name).type

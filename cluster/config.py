@@ -7,8 +7,8 @@ one field here, and the one place that uses it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import importlib
 import json
 import types
 from collections.abc import Callable
@@ -17,8 +17,9 @@ from importlib import metadata as _metadata
 
 import engine
 import zoo
-from cluster import storage, tracking
+from cluster import model_specs, storage, tracking
 from cluster.errors import InputError
+from cluster.model_specs import ModelSpec, is_zoo, listed, reference
 
 TASKS = ("classification", "regression", "raw")
 # Options that change how the work is spread or kept, not a single value written: a run may resume with others.
@@ -48,11 +49,18 @@ class JobConfig:
     # What to evaluate.
     data: tuple[str, ...] = option(None, "Parquet/Arrow files, directories, globs or URIs (repeatable); "
                                    "default: the bundled digits test set", metavar="PATH", action="append")
-    model: str | Callable = option("convnet", f"a zoo name ({', '.join(sorted(zoo.FACTORIES))}) or "
-                                   "'package.module:factory' returning an engine.nn.Module")
-    weights: str | None = option(None, "a checkpoint to load: safetensors or torch.save (.pt/.pth/.bin); a zoo "
-                                  "model defaults to its shipped one")
-    model_kwargs: dict = option(dict, "keyword arguments for the model factory", cli=False)
+    model: tuple[str | Callable, ...] = option("convnet", f"a zoo name ({', '.join(sorted(zoo.FACTORIES))}) or "
+                                               "'package.module:factory' returning an engine.nn.Module; repeat it "
+                                               "to evaluate several models in one pass over the data",
+                                               action="append")
+    weights: tuple[str | None, ...] = option(None, "a checkpoint to load: safetensors or torch.save (.pt/.pth/.bin); "
+                                             "repeatable, paired with --model in order (or with the models that are "
+                                             "not zoo names, which default to their shipped ones)", action="append")
+    name: tuple[str, ...] = option(None, "a name for each --model (repeatable, in order), prefixing its prediction "
+                                   "columns and keying its metrics (default: the zoo or factory function's name, "
+                                   "made unique with -2, -3 ...)", action="append")
+    model_kwargs: tuple[dict, ...] = option(dict, "keyword arguments for the model factory: a dict for every model, "
+                                            "or a list of dicts, one per model", cli=False)
     features: tuple[str, ...] | None = option(None, "the one model input: a column (a list, tensor, token or "
                                               "image column), or several numeric columns comma-separated "
                                               "(default: features)")
@@ -85,6 +93,18 @@ class JobConfig:
                             choices=sorted(GRAD_MODES))
     top_k: int | None = option(None, "also write the top-k classes per row and report top-k accuracy")
     save_scores: bool = option(False, "also write class probabilities per row")
+    # What to report beside the metrics.
+    ci: float = option(0.95, "the level of the confidence intervals (Wilson for accuracies; Poisson bootstrap for "
+                             "loss, macro-F1, slice accuracies and model differences); 0 leaves them out, and the "
+                             "bootstrap's cost with them", metavar="LEVEL")
+    bootstrap: int = option(200, "bootstrap replicates for the intervals that need them", metavar="B")
+    seed: int = option(0, "the seed of the bootstrap's row weights, 0 unless given (each weight a function of the "
+                          "seed, the row id and the replicate, so results do not depend on sharding or workers)")
+    slice_by: tuple[tuple[str, ...], ...] = option(None, "report the metrics per value of a column of the data (any "
+                                                   "column; nulls are a value of their own); COL1,COL2 slices by "
+                                                   "their combinations; repeatable", metavar="COL[,COL...]",
+                                                   action="append")
+    min_slice_rows: int = option(30, "slices with fewer rows are flagged small (not hidden)")
     prefetch: int = option(2, "batches each worker reads and decodes ahead on a background thread, while the model "
                               "runs (0: read in turn)")
     # Where the results go.
@@ -121,7 +141,8 @@ class JobConfig:
         self._set("image_size", _shape(self.image_size, "--image-size"))
         self._set("mean", _floats(self.mean, "--mean"))
         self._set("std", _floats(self.std, "--std"))
-        self._set("weights", storage.absolute(str(self.weights)) if self.weights else None)
+        self._models()
+        self._set("slice_by", _slicings(self.slice_by))
         self._set("output", storage.absolute(str(self.output)))
         self._bundled_defaults()
         self._check()
@@ -129,24 +150,40 @@ class JobConfig:
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)  # normalising a frozen dataclass's own fields, once
 
+    def _models(self) -> None:
+        """--model, --weights, --name and model_kwargs as one entry per model, paired (model_specs)."""
+        models = listed(self.model)
+        if not models:
+            raise InputError("--model: give at least one model")
+        for model in models:
+            if not isinstance(model, str) and not callable(model):
+                raise InputError(f"--model must be a name or a callable, got {type(model).__name__}")
+        self._set("model", models)
+        self._set("weights", model_specs.paired_weights(models, listed(self.weights)))
+        self._set("name", model_specs.unique_names(models, listed(self.name)))
+        self._set("model_kwargs", model_specs.per_model_kwargs(self.model_kwargs, len(models)))
+
     def _bundled_defaults(self) -> None:
         """Without data: the bundled digits test set. A zoo model: its shipped checkpoint and input shape."""
         if not self.data:
             self._set("data", (str(zoo.DIGITS_TEST),))
             self._set("label", self.label or "label")
             self._set("id", self.id or "id")
-        if isinstance(self.model, str) and self.model in zoo.FACTORIES:
-            self._set("weights", self.weights or str(zoo.WEIGHTS[self.model]))
-            self._set("input_shape", self.input_shape or zoo.INPUT_SHAPES[self.model])
+        if is_zoo(self.model[0]):  # its shipped weights are paired in _models
+            self._set("input_shape", self.input_shape or zoo.INPUT_SHAPES[self.model[0]])
 
     def _check(self) -> None:
         for name in ("batch_size", "workers", "shard_rows", "max_attempts", "top_k", "limit", "cpus_per_worker",
-                     "start_timeout_s", "stall_factor", "stall_s"):
+                     "start_timeout_s", "stall_factor", "stall_s", "bootstrap"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise InputError(f"{flag(name)} must be positive, got {value}")
         if self.max_bad_rows is not None and not self.max_bad_rows >= 0:
             raise InputError(f"--max-bad-rows must be a count or a fraction, got {self.max_bad_rows}")
+        if not 0 <= self.ci < 1:
+            raise InputError(f"--ci must be a level between 0 and 1 (0: no intervals), got {self.ci}")
+        if self.min_slice_rows < 0:
+            raise InputError(f"--min-slice-rows must be 0 or more, got {self.min_slice_rows}")
         if self.prefetch < 0:
             raise InputError(f"--prefetch must be 0 or more, got {self.prefetch}")
         if self.max_length is not None and self.max_length < 1:
@@ -168,8 +205,6 @@ class JobConfig:
             raise InputError("--resume and --overwrite contradict each other: choose one")
         if self.mlflow:
             tracking.check_available()
-        if not isinstance(self.model, str) and not callable(self.model):
-            raise InputError(f"--model must be a name or a callable, got {type(self.model).__name__}")
 
     def _check_image_options(self) -> None:
         from PIL import ImageMode
@@ -182,34 +217,40 @@ class JobConfig:
             if value is not None and len(value) not in (1, channels):
                 raise InputError(f"{flag(name)}: {len(value)} values for {channels}-channel {self.image_mode} images")
 
-    def factory(self) -> Callable:
-        """The callable that builds the model; InputError naming the model when it cannot be found."""
-        if callable(self.model):
-            return self.model
-        if ":" not in self.model:
-            if self.model not in zoo.FACTORIES:
-                raise InputError(f"unknown model {self.model!r}: give a zoo name "
-                                 f"({', '.join(sorted(zoo.FACTORIES))}) or 'package.module:factory'")
-            return zoo.FACTORIES[self.model]
-        return _imported(self.model, "model")
+    def models(self) -> tuple[ModelSpec, ...]:
+        """The job's models in the given order: each one's name, factory, weights and keyword arguments."""
+        return tuple(ModelSpec(name, model, weights, kwargs, zoo.INPUT_SHAPES[model] if is_zoo(model) else None)
+                     for name, model, weights, kwargs in zip(self.name, self.model, self.weights, self.model_kwargs))
+
+    def with_model(self, index: int) -> JobConfig:
+        """This job with only its model number `index` (its name kept)."""
+        return dataclasses.replace(self, model=self.model[index], weights=self.weights[index],
+                                   name=self.name[index], model_kwargs=self.model_kwargs[index])
 
     def transform_function(self) -> Callable | None:
         """The --transform function, if any; InputError naming it when it cannot be found."""
         if self.transform is None or callable(self.transform):
             return self.transform
-        return _imported(self.transform, "transform")
+        return model_specs.imported(self.transform, "transform")
 
     def model_name(self) -> str:
-        """The model as a person reads it: its zoo or factory name, or a callable's qualified name."""
-        return self.model if isinstance(self.model, str) else getattr(self.model, "__qualname__", "factory")
+        """The models as a person reads them: each one's zoo or factory name, or a callable's qualified name."""
+        return ", ".join(reference(m) for m in self.model)
 
     def record(self) -> dict:
-        """The configuration as job.json records it: every option, with credentials redacted."""
+        """The configuration as job.json records it: every option, with credentials redacted.
+
+        With one model, its options are single values (as before several models existed); with several, lists.
+        """
         values = {f.name: getattr(self, f.name) for f in fields(self)}
+        weights = [storage.redact(w) if w else None for w in self.weights]
+        per_model = {"model": [reference(m) for m in self.model], "weights": weights, "name": list(self.name),
+                     "model_kwargs": list(self.model_kwargs)}
+        values.update({k: v[0] if len(self.model) == 1 else v for k, v in per_model.items()})
         values.update(data=[storage.redact(d) for d in self.data], output=storage.redact(self.output),
                       address=storage.redact(self.address) if self.address else None,
-                      weights=storage.redact(self.weights) if self.weights else None, model=self.model_name(),
-                      mlflow=storage.redact(self.mlflow) if self.mlflow else None)
+                      mlflow=storage.redact(self.mlflow) if self.mlflow else None,
+                      slice_by=[",".join(s) for s in self.slice_by])
         return json.loads(json.dumps(values, default=str))  # tuples as lists, anything else as text
 
     def fingerprint(self, shards, files) -> str:
@@ -223,8 +264,9 @@ class JobConfig:
         """
         options = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in SPREAD}
         transform = self.transform_function()
-        options.update(model=_code_identity(self.factory()), transform=transform and _code_identity(transform),
-                       weights=_content_hash(self.weights) if self.weights else None)
+        options.update(model=[_code_identity(m.factory()) for m in self.models()],
+                       transform=transform and _code_identity(transform),
+                       weights=[_content_hash(w) if w else None for w in self.weights])
         identity = {"shards": [(s.location, s.start, s.stop, s.first_row, s.rows) for s in shards],
                     "files": [(f.location, f.size, f.mtime_ns) for f in files], "engine": engine.__version__,
                     "options": options}
@@ -237,19 +279,6 @@ def versions() -> dict:
     import pyarrow
     return {"project": engine.__version__, "ray": _metadata.version("ray"), "numpy": numpy.__version__,
             "pyarrow": pyarrow.__version__}
-
-
-def _imported(reference: str, option: str) -> Callable:
-    """The attribute a 'package.module:name' reference names; InputError naming it when it cannot be found."""
-    module_name, _, attribute = reference.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise InputError(f"{option} {reference!r}: cannot import module {module_name!r} ({e})") from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise InputError(f"{option} {reference!r}: module {module_name!r} has no {attribute!r}") from None
 
 
 def _content_hash(location: str) -> str:
@@ -298,6 +327,11 @@ def _locations(value) -> tuple[str, ...]:
         return ()
     values = [value] if isinstance(value, str) or not hasattr(value, "__iter__") else list(value)
     return tuple(str(v) for v in values)  # as given: messages name them so; listing makes them absolute
+
+
+def _slicings(value) -> tuple[tuple[str, ...], ...]:
+    """--slice-by as slicings, each a tuple of columns: "a" and "a,b" are one slicing; a list holds several."""
+    return tuple(_names(s, "--slice-by") for s in listed(value))
 
 
 def _names(value, option: str) -> tuple[str, ...]:

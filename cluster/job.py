@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from cluster import columns, decode, metrics, planner, storage, tracking
+from cluster import columns, decode, figures, planner, storage, tracking
 from cluster.config import JobConfig, versions
 from cluster.errors import InputError, JobFailed, ShardDataError
 from cluster.evaluator import ShardEvaluator
 from cluster.lease import Lease
-from cluster.outputs import JOB, WRITER, Output
+from cluster.outputs import JOB, SLICES, WRITER, Output
 from cluster.reader import Batch, read_shard
 from cluster.records import ShardRecord, ShardSummary, WorkerRecord
 from cluster.report import write_report
+from cluster.results import ShardResults
 from cluster.tables import BAD_ROWS_SCHEMA, shards_table, workers_table
 
 if TYPE_CHECKING:
@@ -207,13 +208,15 @@ def _finish(out: Output, config: JobConfig, records: list[ShardRecord], workers:
     this_run = job["runs"][-1]["run"]
     finished_at = datetime.now(timezone.utc).isoformat()
     job["runs"][-1].update(finished=finished_at, wall_s=wall)
-    result_metrics = _metrics(config, summaries, job, this_run, wall)
+    result_metrics, slices_out = _metrics(config, summaries, job, this_run, wall)
     earlier = WorkerRecord.from_summaries([s for s in summaries if s.worker.run != this_run])
     run_walls = {r["run"]: r.get("wall_s") for r in result_metrics["runs"]}
     workers_out = workers_table(earlier + workers, config.grad_mode, run_walls)
     shards_out = shards_table(records)
     out.write_table("workers.parquet", workers_out)
     out.write_table("shards.parquet", shards_out)
+    if slices_out is not None:
+        out.write_table(SLICES, slices_out)
     if result_metrics["bad_rows"]["rows"]:
         out.merge_bad_rows(BAD_ROWS_SCHEMA)
     out.write_json("metrics.json", result_metrics)
@@ -227,12 +230,14 @@ def _finish(out: Output, config: JobConfig, records: list[ShardRecord], workers:
     return EvalResult(result_metrics, workers_out, shards_out, out.predictions_dataset(), out.location, wall)
 
 
-def _metrics(config: JobConfig, summaries: list[ShardSummary], job: dict, this_run: int, wall: float) -> dict:
-    """metrics.json: the task's metrics over every run's shards, bad rows by reason, and each run's throughput."""
-    partial: dict = {}
-    for summary in summaries:
-        partial = metrics.merge(partial, summary.partial)
-    result = metrics.finish(config.task, partial, config.top_k)
+def _metrics(config: JobConfig, summaries: list[ShardSummary], job: dict, this_run: int,
+             wall: float) -> tuple[dict, pa.Table | None]:
+    """metrics.json: every model's figures over every run's shards (cluster.figures), bad rows by reason, and each
+    run's throughput; and slices.parquet's table (None without --slice-by)."""
+    merged = ShardResults(config)
+    for summary in summaries:  # in shard order, whichever worker ran each: the same sums for any number of workers
+        merged.merge(ShardResults.from_json(config, summary.partial))
+    result, slices_table = figures.finish(config, merged)
     reasons: dict[str, int] = {}
     for summary in summaries:
         for reason, count in summary.bad_row_reasons.items():
@@ -245,9 +250,10 @@ def _metrics(config: JobConfig, summaries: list[ShardSummary], job: dict, this_r
         runs.append({"run": run["run"], "rows": rows, "wall_s": run_wall,
                      "rows_per_s": rows / run_wall if run_wall else 0.0})
     rows_now = runs[-1]["rows"]
+    result = {"rows": sum(s.rows for s in summaries), **result}
     result.update(rows=sum(s.rows for s in summaries), wall_s=wall, rows_per_s=rows_now / wall if wall else 0.0,
                   bad_rows={"rows": sum(reasons.values()), "by_reason": reasons}, runs=runs)
-    return result
+    return result, slices_table
 
 
 def _span(run: dict, summaries: list[ShardSummary]) -> float | None:

@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from cluster.bootstrap import macro_f1
+
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def _loss_sum(logits: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> float:
-    """Sum of cross-entropy over rows: logsumexp minus the label's logit, without a full log-softmax.
+def softmax_parts(logits: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The log-sum-exp trick's parts, shared by the loss and the calibration: each row's logits less its top logit,
+    and the row's sum of exp of those (in the logits' dtype).
 
     Reductions along a 10-wide row axis are slow in numpy (a (4096, 10) max or sum costs 70-180 us),
     so the row max is the predicted class's logit and the row sum a product with ones.
     """
-    rows = np.arange(len(labels))
-    shifted = logits - logits[rows, predictions][:, None]
-    lse = np.log((np.exp(shifted) @ np.ones(logits.shape[1], logits.dtype)).astype(np.float64))
-    return float((lse - shifted[rows, labels]).sum())
+    shifted = logits - logits[np.arange(len(predictions)), predictions][:, None]
+    return shifted, np.exp(shifted) @ np.ones(logits.shape[1], logits.dtype)
+
+
+def row_losses(shifted: np.ndarray, exp_sums: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each row's cross-entropy (float64) from softmax_parts: log-sum-exp minus the label's shifted logit."""
+    return np.log(exp_sums.astype(np.float64)) - shifted[np.arange(len(labels)), labels]
+
+
+def _loss_sum(logits: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> float:
+    """Sum of cross-entropy over rows, without a full log-softmax."""
+    return float(row_losses(*softmax_parts(logits, predictions), labels).sum())
 
 
 def partial(task: str, predicted, labels: np.ndarray | None) -> dict:
@@ -36,8 +47,11 @@ def partial(task: str, predicted, labels: np.ndarray | None) -> dict:
 
 
 def classification_partial(logits: np.ndarray, labels: np.ndarray | None, predictions: np.ndarray,
-                           topk: np.ndarray | None) -> dict:
-    """Counts and sums for one batch of a classification task (labels already checked to be classes)."""
+                           topk: np.ndarray | None, losses: np.ndarray | None = None) -> dict:
+    """Counts and sums for one batch of a classification task (labels already checked to be classes).
+
+    `losses`: the rows' cross-entropy when the caller has it already (row_losses), else computed here.
+    """
     classes = logits.shape[1]
     partial = {"rows": len(logits), "classes": classes}
     if labels is None:
@@ -52,7 +66,7 @@ def classification_partial(logits: np.ndarray, labels: np.ndarray | None, predic
     partial.update(
         labeled=len(labels),
         correct=int((predictions == labels).sum()),
-        loss_sum=_loss_sum(logits, labels, predictions),
+        loss_sum=_loss_sum(logits, labels, predictions) if losses is None else float(losses.sum()),
         confusion=(pairs.tolist(), counts.tolist()),
     )
     if topk is not None:
@@ -123,6 +137,7 @@ def _classification_metrics(partial: dict, top_k: int | None) -> dict:
     if top_k is not None and "topk_correct" in partial:
         metrics["top_k_accuracy"] = partial["topk_correct"] / labeled
         metrics["top_k"] = top_k
+    metrics["macro_f1"] = float(macro_f1(hits, support, predicted))  # over the classes labelled or predicted
     metrics["per_class"] = [{"class": c, "precision": float(precision[c]), "recall": float(recall[c]),
                              "support": int(support[c])} for c in range(classes)]
     metrics["confusion_matrix"] = matrix.tolist()

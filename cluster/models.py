@@ -1,12 +1,12 @@
-"""Building the job's model: its factory called once, its weights loaded, eval() set and checked."""
+"""Building the job's models: each factory called once, its weights loaded, eval() set and checked."""
 
 from __future__ import annotations
 
 import engine
 import engine.nn as nn
 from cluster import storage
-from cluster.config import JobConfig
 from cluster.errors import InputError
+from cluster.model_specs import ModelSpec
 
 
 def load_weights(location: str) -> dict:
@@ -28,22 +28,22 @@ def load_weights(location: str) -> dict:
         raise InputError(f"weights: {e}") from None
 
 
-def build_model(config: JobConfig) -> nn.Module:
-    """The model, weights loaded, in eval mode (every submodule checked)."""
+def build_model(spec: ModelSpec) -> nn.Module:
+    """One of the job's models, weights loaded, in eval mode (every submodule checked)."""
     try:
-        model = config.factory()(**config.model_kwargs)
+        model = spec.factory()(**spec.kwargs)
     except InputError:
         raise
     except Exception as e:  # whatever a user's factory raises, the job cannot start: one line naming it
-        raise InputError(f"model factory {config.model_name()} raised {type(e).__name__}: {e}") from None
+        raise InputError(f"model factory {spec.label()} raised {type(e).__name__}: {e}") from None
     if not isinstance(model, nn.Module):
-        raise InputError(f"model factory {describe(config)} returned {type(model).__name__}, "
+        raise InputError(f"model factory {spec.describe()} returned {type(model).__name__}, "
                          "expected an engine.nn.Module")
-    if config.weights:
+    if spec.weights:
         try:
-            model.load_state_dict(load_weights(config.weights))
+            model.load_state_dict(load_weights(spec.weights))
         except RuntimeError as e:
-            raise InputError(f"weights {storage.redact(config.weights)} do not fit model {config.model_name()}: "
+            raise InputError(f"weights {storage.redact(spec.weights)} do not fit model {spec.label()}: "
                              f"{e}") from None
     model.eval()
     for name, module in model.named_modules():
@@ -51,9 +51,3 @@ def build_model(config: JobConfig) -> nn.Module:
             raise InputError(f"model submodule {name or '(root)'} ({type(module).__name__}) is still in training "
                              "mode after eval(): its train() does not propagate")
     return model
-
-
-def describe(config: JobConfig) -> str:
-    """The model and its weights, as messages name them."""
-    weights = f" with weights {storage.redact(config.weights)}" if config.weights else ""
-    return config.model_name() + weights

@@ -2,6 +2,7 @@
 
 Layout: predictions/part-NNNNNN.parquet (one per shard), _bad_rows/part-NNNNNN.parquet (a shard's
 bad rows, when it had any), bad_rows.parquet (all of them), workers.parquet, shards.parquet,
+slices.parquet (with --slice-by),
 metrics.json, job.json, report.html, _LEASE while a driver runs, and _SUCCESS, written last: an
 output without it is not a finished run.
 
@@ -29,10 +30,10 @@ MARKER = "_SUCCESS"
 JOB = "job.json"
 WRITER = "evalpipe"  # job.json's "writer": how an output this project wrote is recognised
 SUMMARY_KEY = "evalpipe.shard_summary"  # part-file footer key holding the shard's summary (for resume)
-PREDICTIONS, BAD_ROW_PARTS, BAD_ROWS = "predictions", "_bad_rows", "bad_rows.parquet"
+PREDICTIONS, BAD_ROW_PARTS, BAD_ROWS, SLICES = "predictions", "_bad_rows", "bad_rows.parquet", "slices.parquet"
 PART_PREFIX, PART_SUFFIX = "part-", ".parquet"
 # Every file name this project writes at the top of an output (and so may delete there), but the lease.
-OWN_FILES = (MARKER, JOB, "metrics.json", "workers.parquet", "shards.parquet", BAD_ROWS, "slices.parquet",
+OWN_FILES = (MARKER, JOB, "metrics.json", "workers.parquet", "shards.parquet", BAD_ROWS, SLICES,
              "report.html")
 
 
@@ -143,7 +144,7 @@ class Output:
     def read_table(self, name: str) -> pa.Table:
         filesystem, path = storage.resolve(self.path(name))
         with filesystem.open_input_file(path) as source:
-            return pq.read_table(source)
+            return pq.ParquetFile(source).read()  # (pq.read_table goes through pyarrow.dataset, which imports pandas)
 
     def write_empty_predictions(self, schema: pa.Schema) -> None:
         """One empty part file, so a zero-row run still reads as a dataset with its schema."""
@@ -159,7 +160,7 @@ class Output:
             for name in parts:
                 filesystem, path = storage.resolve(storage.join(self.bad_row_parts, name))
                 with filesystem.open_input_file(path) as source:
-                    table = pq.read_table(source)
+                    table = pq.ParquetFile(source).read()
                 writer.write_table(table)
                 rows += table.num_rows
         return rows

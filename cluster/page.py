@@ -7,10 +7,11 @@ and the run itself (throughput, work and memory per worker, the shards' timeline
 
 from __future__ import annotations
 
+import itertools
+import json
 from datetime import datetime, timezone
 
 import jinja2
-import plotly.io as pio
 import pyarrow as pa
 from plotly.offline import get_plotlyjs
 
@@ -20,6 +21,7 @@ from cluster.report import RunFiles
 HEADLINE = (("accuracy", "accuracy"), ("top_k_accuracy", "top-{top_k} accuracy"), ("loss", "loss"),
             ("macro_f1", "macro-F1"), ("ece", "expected calibration error"), ("mse", "mean squared error"),
             ("mae", "mean absolute error"), ("r2", "R²"))
+_chart_ids = itertools.count()
 SLICE_ROWS = 200  # table rows per slicing; the largest slices first beyond that
 TABLE_ROWS = 200  # rows shown of slices.parquet when metrics.json has no slices
 
@@ -34,7 +36,7 @@ def render(files: RunFiles) -> str:
     models = metrics.get("models") or {None: metrics}
     slices = _slices_view(models)
     return environment.get_template("report.html.j2").render(
-        title=f"{config.get('model', 'model')} on {', '.join(config.get('data') or ['its data'])}",
+        title=f"{_models_named(config)} on {', '.join(config.get('data') or ['its data'])}",
         location=files.location, job=files.job, config=config, started=_started(files.job),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         models=[_model_view(name, m) for name, m in models.items()], model_names=[name or "" for name in models],
@@ -44,11 +46,32 @@ def render(files: RunFiles) -> str:
         run=_run_view(files), plotly_js=get_plotlyjs())
 
 
-def _html(figure) -> str:
-    # No "Share chart" button: it uploads the chart to Plotly's cloud, and this page is meant to stay on the machine.
-    return pio.to_html(figure, full_html=False, include_plotlyjs=False,
-                       config={"displaylogo": False, "responsive": True, "showSendToCloud": False,
-                               "modeBarButtonsToRemove": ["sendChartToCloud"]})
+def _models_named(config: dict) -> str:
+    """The model, or the models of a several-model job (job.json lists them, with their names)."""
+    models, names = config.get("model", "model"), config.get("name")
+    if isinstance(models, list):
+        return ", ".join(names if isinstance(names, list) and len(names) == len(models) else map(str, models))
+    return str(models)
+
+
+# No "Share chart" button: it uploads the chart to Plotly's cloud, and this page is meant to stay on the machine.
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showSendToCloud": False,
+               "modeBarButtonsToRemove": ["sendChartToCloud"]}
+
+
+def _html(figure: dict) -> str:
+    """A chart's div and the script that draws it with plotly.js (inlined once in the page)."""
+    div = f"chart-{next(_chart_ids)}"
+    spec = json.dumps({**figure, "config": PLOT_CONFIG}, default=_plain)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):  # data never closes the <script>
+        spec = spec.replace(char, escaped)
+    return (f'<div id="{div}" class="plotly-graph-div"></div>\n'
+            f'<script>(function (f) {{ Plotly.newPlot("{div}", f.data, f.layout, f.config); }})({spec});</script>')
+
+
+def _plain(value):
+    """numpy numbers and arrays as JSON."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _started(job: dict) -> str:

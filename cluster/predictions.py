@@ -27,19 +27,23 @@ class Predictions:
         return Predictions(self.outputs[keep], None if self.classes is None else self.classes[keep],
                            None if self.topk is None else self.topk[keep])
 
-    def problems(self, labels: np.ndarray | None) -> list:
-        """Rows whose outputs are not finite, and (classification) whose label is beyond the model's classes."""
+    def problems(self, labels: np.ndarray | None, model: str | None = None) -> list:
+        """Rows whose outputs are not finite, and (classification) whose label is beyond the model's classes.
+
+        `model`: the model's name, for the details, when the job has several.
+        """
         found = []
         outputs = self.outputs.reshape(len(self.outputs), -1)
+        whose, which = (f"model {model}'s", f"model {model}") if model else ("the model's", "a model")
         if not np.isfinite(outputs).all():
             found.append((~np.isfinite(outputs).all(axis=1), "non-finite output",
-                          lambda i: "the model's output holds NaN or infinity"))
+                          lambda i: f"{whose} output holds NaN or infinity"))
         if self.classes is not None and labels is not None:
             classes = self.outputs.shape[1]
             beyond = labels >= classes
             if beyond.any():
                 found.append((beyond, "label out of range",
-                              lambda i: f"label {labels[i]} is out of range for a model with {classes} classes"))
+                              lambda i: f"label {labels[i]} is out of range for {which} with {classes} classes"))
         return found
 
 
@@ -79,12 +83,24 @@ def predict(config: JobConfig, outputs: np.ndarray, model: str) -> Predictions:
     return Predictions(outputs, outputs.argmax(axis=1).astype(np.int64), topk)
 
 
-def table(config: JobConfig, predicted: Predictions, row_ids: np.ndarray, labels: np.ndarray | None) -> pa.Table:
-    """The part-file rows of one batch: row_id, label, prediction, and topk / scores when asked for."""
+def table(config: JobConfig, predicted: list[Predictions], row_ids: np.ndarray, labels: np.ndarray | None,
+          names: tuple[str, ...] = ()) -> pa.Table:
+    """The part-file rows of one batch: row_id, label, and per model its prediction, and topk / scores when asked for.
+
+    With several models (named by `names`) each model's columns are prefixed with its name: NAME.prediction ...
+    """
     columns = {"row_id": pa.array(row_ids)}
     if labels is not None:
         columns["label"] = pa.array(labels)
-    outputs = predicted.outputs
+    for name, one in zip(names if len(predicted) > 1 else [None], predicted):
+        prefix = f"{name}." if name is not None else ""
+        columns.update({prefix + column: values for column, values in _model_columns(config, one).items()})
+    return pa.table(columns)
+
+
+def _model_columns(config: JobConfig, predicted: Predictions) -> dict[str, pa.Array]:
+    """One model's columns: prediction, and topk / scores when asked for."""
+    columns, outputs = {}, predicted.outputs
     if config.task == "classification":
         columns["prediction"] = pa.array(predicted.classes)
         if predicted.topk is not None:
@@ -98,7 +114,7 @@ def table(config: JobConfig, predicted: Predictions, row_ids: np.ndarray, labels
         values = np.ascontiguousarray(outputs, dtype=np.float32)
         columns["prediction"] = pa.array(values) if values.ndim == 1 else \
             pa.FixedShapeTensorArray.from_numpy_ndarray(values)
-    return pa.table(columns)
+    return columns
 
 
 def _fixed_lists(values: np.ndarray) -> pa.Array:

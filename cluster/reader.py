@@ -21,6 +21,7 @@ from cluster.config import JobConfig
 from cluster.decode import Problem
 from cluster.errors import ShardDataError
 from cluster.planner import Shard
+from cluster.slices import SliceCodes, batch_codes
 
 
 @dataclass
@@ -42,13 +43,16 @@ class BadRows:
 
 @dataclass
 class Batch:
-    """Rows of a shard: the model's inputs (each with a leading row axis), labels, int64 row ids, rows set aside."""
+    """Rows of a shard: the model's inputs (each with a leading row axis), labels, int64 row ids, rows set aside,
+    each --slice-by slicing's codes, and (with intervals) the rows' bootstrap weights."""
 
     inputs: list[np.ndarray]
     labels: np.ndarray | None
     row_ids: np.ndarray
     location: str  # the file the rows come from, redacted
     bad: BadRows = field(default_factory=BadRows)
+    slices: list[SliceCodes] = field(default_factory=list)  # one per slicing, in config.slice_by's order
+    weights: np.ndarray | None = None  # (rows, replicates), set by the evaluator's read-ahead (cluster.results)
 
     def without(self, problems: list[Problem], policy: str) -> tuple[Batch, np.ndarray | None]:
         """This batch less the rows the problems name (the first problem found names a row's reason), and the
@@ -72,7 +76,9 @@ class Batch:
             self.bad.details.append(detail)
         keep = ~bad
         labels = None if self.labels is None else self.labels[keep]
-        return Batch([x[keep] for x in self.inputs], labels, self.row_ids[keep], self.location, self.bad), keep
+        weights = None if self.weights is None else self.weights[keep]
+        return Batch([x[keep] for x in self.inputs], labels, self.row_ids[keep], self.location, self.bad,
+                     [codes.take(keep) for codes in self.slices], weights), keep
 
 
 def read_shard(shard: Shard, config: JobConfig):
@@ -131,7 +137,8 @@ def to_batch(records: pa.RecordBatch, config: JobConfig, shard: Shard, offset: i
     if config.label is not None:
         labels, label_problems = _labels(records.column(config.label), config)
         problems += label_problems
-    batch = Batch(inputs, labels, row_ids, location)
+    slices = [batch_codes(records, slicing) for slicing in config.slice_by]  # nulls are a slice: never a bad row
+    batch = Batch(inputs, labels, row_ids, location, slices=slices)
     batch, _ = batch.without(problems, config.on_bad_rows)
     return batch
 

@@ -39,7 +39,7 @@ class ShardSummary:
     read_s: float  # reading and decoding (on the read-ahead thread, overlapping the rest)
     compute_s: float  # the forward, predictions and metrics
     write_s: float  # writing the part file
-    partial: dict  # the metrics' partial sums (cluster.metrics)
+    partial: dict  # the shard's results as JSON (cluster.results.ShardResults.to_json): sums and counts, no rows
     engine_allocated_peak_bytes: int
     engine_saved_peak_bytes: int
     rss_peak_bytes: int  # during this shard
@@ -52,8 +52,6 @@ class ShardSummary:
     @classmethod
     def from_json(cls, text: str) -> ShardSummary:
         values = json.loads(text)
-        if "confusion" in values["partial"]:
-            values["partial"]["confusion"] = tuple(values["partial"]["confusion"])
         values["worker"] = WorkerIdentity(**values["worker"])
         return cls(**values)
 

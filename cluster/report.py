@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cluster import storage
 from cluster.outputs import Output
@@ -44,12 +43,7 @@ def write_report(output_location: str) -> str:
 
 def read_output(out: Output) -> RunFiles:
     """The files a report shows, read from the output location (slices.parquet only when present)."""
-    slices = _read_table(out, "slices.parquet") if storage.exists(out.path("slices.parquet")) else None
+    slices = out.read_table("slices.parquet") if storage.exists(out.path("slices.parquet")) else None
     return RunFiles(storage.redact(out.location), out.read_json("metrics.json"), out.read_json("job.json"),
-                    _read_table(out, "workers.parquet").to_pylist(), _read_table(out, "shards.parquet").to_pylist(),
+                    out.read_table("workers.parquet").to_pylist(), out.read_table("shards.parquet").to_pylist(),
                     slices)
-
-
-def _read_table(out: Output, name: str) -> pa.Table:
-    filesystem, path = storage.resolve(out.path(name))
-    return pq.read_table(path, filesystem=filesystem)

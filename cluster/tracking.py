@@ -52,7 +52,8 @@ def log_run(mlflow_uri: str | None, output_location: str, config_record: dict, m
     try:
         client = MlflowClient(tracking_uri=mlflow_uri)
         experiment = _experiment(client, os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT)
-        run = client.create_run(experiment, run_name=str(config_record.get("model", "evalpipe")),
+        model = config_record.get("model", "evalpipe")
+        run = client.create_run(experiment, run_name=",".join(model) if isinstance(model, list) else str(model),
                                 tags={"evalpipe.output": storage.redact(output_location)})
         run_id, now = run.info.run_id, int(time.time() * 1000)
         params = [Param(k, v) for k, v in flatten_params(config_record).items()]

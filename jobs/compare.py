@@ -2,6 +2,7 @@
 
 It runs in this process (no Ray), on the first rows of the data, so a user sees in seconds what
 no_grad saves on their own model: time, and the engine's allocated and saved-for-backward peaks.
+With several --model, it compares the first model's modes only.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from jobs.summary import human_bytes, table_lines
 
 
 def compare(config: JobConfig, sample_rows: int = 4096, repeats: int = 2) -> str:
-    """Evaluate the first `sample_rows` rows (or the job's --limit) under each grad mode; the comparison as text."""
+    """Evaluate the first `sample_rows` rows (or the job's --limit) under each grad mode with the job's first model;
+    the comparison as text."""
     with tempfile.TemporaryDirectory() as scratch:
-        sample = dataclasses.replace(config, limit=config.limit or sample_rows, output=scratch, overwrite=False,
-                                     resume=False)
+        sample = dataclasses.replace(config.with_model(0), limit=config.limit or sample_rows, output=scratch,
+                                     overwrite=False, resume=False, ci=0.0)
         shards, _, sample, schema = plan(sample)
         rows, results = sum(s.rows for s in shards), {}
         for mode in GRAD_MODES:
@@ -40,4 +42,5 @@ def compare(config: JobConfig, sample_rows: int = 4096, repeats: int = 2) -> str
               human_bytes(allocated), human_bytes(saved)] for mode, (seconds, allocated, saved) in results.items()]
     header = [f"{rows:,} rows, batch {config.batch_size}", "time", "rows/s", "speed-up", "engine peak",
               "saved for bwd"]
-    return "\n".join(["Grad modes compared on one sample (in this process):", *table_lines(header, table)])
+    title = f"Grad modes compared on one sample (in this process), model {config.models()[0].label()}:"
+    return "\n".join([title, *table_lines(header, table)])

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag(option.name), **_argparse_spec(option))
     p.add_argument("--compare-grad-modes", action="store_true", default=None,
                    help="time one sample under enabled, no_grad and inference_mode, print the three side by side, "
-                        "and exit")
+                        "and exit (with several --model, the first model only)")
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks")
     return p
 

@@ -26,14 +26,56 @@ def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), *map(line, rows)]
 
 
-def metrics_lines(metrics: dict) -> list[str]:
-    """The headline metrics in one or two lines, and the rows set aside as bad."""
+HEADLINE = (("accuracy", "accuracy"), ("top_k_accuracy", "top-{k} accuracy"), ("loss", "loss"),
+            ("macro_f1", "macro-F1"), ("mse", "mse"), ("mae", "mae"), ("r2", "r2"))
+
+
+def headline(metrics: dict) -> str:
+    """One model's headline metrics on one line, each with its interval when there is one."""
+    ci = metrics.get("ci") or {}
     parts = []
-    for key in ("accuracy", "top_k_accuracy", "loss", "mse", "mae", "r2"):
+    for key, label in HEADLINE:
         if key in metrics:
-            label = f"top-{metrics['top_k']} accuracy" if key == "top_k_accuracy" else key
-            parts.append(f"{label} {metrics[key]:.4f}")
-    lines = ["  " + "   ".join(parts)] if parts else ["  (no labels: no metrics, predictions only)"]
+            interval = ci.get(key)
+            shown = f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+            parts.append(f"{label.format(k=metrics.get('top_k'))} {metrics[key]:.4f}{shown}")
+    if metrics.get("calibration"):
+        parts.append(f"ECE {metrics['calibration']['ece']:.4f}")
+    if not parts:
+        return "(no labels: no metrics, predictions only)"
+    return "   ".join(parts) + (f"   ({ci['level']:.0%} intervals)" if ci else "")
+
+
+def comparison_line(c: dict) -> str:
+    """One pair of models: B's accuracy minus A's (its interval), McNemar's p, the rows only one got right."""
+    interval = c.get("accuracy_diff_ci")
+    shown = f" [{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval else ""
+    return (f"{c['b']} - {c['a']}: accuracy {c['accuracy_diff']:+.4f}{shown}   McNemar p {c['mcnemar_p']:.3g}   "
+            f"only {c['a']} right {c['a_only_correct']:,}, only {c['b']} right {c['b_only_correct']:,}")
+
+
+def slices_line(metrics: dict) -> str | None:
+    """How many slices each slicing has, and how many are small."""
+    slicings = next((m.get("slices") for m in [metrics, *(metrics.get("models") or {}).values()] if m.get("slices")),
+                    None)
+    if not slicings:
+        return None
+    parts = [f"by {name}: {len(entries):,} ({sum(e['small'] for e in entries):,} small)"
+             for name, entries in slicings.items()]
+    return "  slices " + "; ".join(parts) + " (metrics.json, slices.parquet)"
+
+
+def metrics_lines(metrics: dict) -> list[str]:
+    """The headline metrics (one line per model, and one per comparison), slices, and the rows set aside as bad."""
+    models = metrics.get("models")
+    if models:
+        width = max(map(len, models))
+        lines = [f"  {name.ljust(width)}  {headline(m)}" for name, m in models.items()]
+        lines += [f"  {comparison_line(c)}" for c in metrics.get("comparisons", [])]
+    else:
+        lines = [f"  {headline(metrics)}"]
+    if (line := slices_line(metrics)) is not None:
+        lines.append(line)
     bad = metrics.get("bad_rows", {})
     if bad.get("rows"):
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in bad["by_reason"].items())
@@ -69,6 +111,7 @@ def render(result) -> str:
                  str(w["shards"]), str(w["failures"])] for w in workers]
         lines += table_lines(["worker", "node", "rows", "rows/s", "peak RSS", "engine peak", "saved for bwd",
                               "shards", "retries"], rows)
+    sliced = "slices.parquet, " if slices_line(m) else ""
     lines.append(f"Outputs in {redact(result.output)}: predictions/ (Parquet), workers.parquet, shards.parquet, "
-                 "metrics.json, job.json, report.html, _SUCCESS")
+                 f"{sliced}metrics.json, job.json, report.html, _SUCCESS")
     return "\n".join(lines)

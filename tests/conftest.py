@@ -59,3 +59,10 @@ def dataset(tmp_path) -> Path:
     for i, rows in enumerate((300, 250, 170)):
         write_parquet(tmp_path / "data" / f"part-{i}.parquet", feature_table(rows, seed=i))
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def sliced_runs(ray_cluster, tmp_path_factory):
+    """The results tests' shared jobs on a test set with slice columns, each run once (tests/results_runs.py)."""
+    from results_runs import SlicedRuns
+    return SlicedRuns(tmp_path_factory.mktemp("sliced"))

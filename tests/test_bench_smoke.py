@@ -211,7 +211,30 @@ def test_memory_compares_peaks_at_1m_and_10m_rows(memory):
     assert_targets_have_verdicts(memory)
 
 
-# -- study 5, images (bench/images.py): its --quick run -------------------------------------------------------
+# -- the cost of intervals and a second model (bench/results_cost.py): a worker's loop in one process ------------
+
+@pytest.fixture(scope="module")
+def results_cost() -> dict:
+    return quick_record("bench/results_cost.py")
+
+
+def test_results_cost_measures_each_variant_of_both_models_with_and_without_read_ahead(results_cost):
+    assert results_cost["study"] == "results_cost" and results_cost["quick"] is True
+    assert [(r["model"], r["prefetch"]) for r in results_cost["results"]] == \
+        [("mlp", 2), ("mlp", 0), ("convnet", 2), ("convnet", 0)]
+    for r in results_cost["results"]:
+        assert set(r["variants"]) == {"baseline", "intervals", "second_model"}
+        for variant in r["variants"].values():
+            assert variant["rows_per_s"] > 0 and variant["compute_s"] > 0 and variant["read_s"] > 0
+
+
+def test_results_cost_checks_the_issues_targets(results_cost):
+    assert_targets_have_verdicts(results_cost)
+    assert {name.rsplit("_", 2)[0] for name in results_cost["targets"]} == \
+        {"intervals_cost", "second_model_extra_vs_its_compute", "second_model_reads_once"}
+
+
+# -- study 6, images (bench/images.py): its --quick run -------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def images() -> dict:

@@ -165,3 +165,60 @@ def test_percentile_intervals_of_a_mean_cover_the_truth_at_about_the_nominal_rat
         lo, hi = bootstrap_interval(bootstrap.ratio_replicates(totals, "value"), 0.9)
         covered += lo <= 1.0 <= hi
     assert 0.84 <= covered / 400 <= 0.94
+
+
+def test_fixed_point_pieces_are_whole_numbers_below_4096_that_sum_back_to_the_values():
+    values = np.concatenate([np.random.default_rng(8).exponential(size=1000), [0.0, 2.0 ** -18, 65535.9]])
+    pieces = bootstrap.fixed_point(values)
+    assert pieces.dtype == np.float32 and (pieces == np.round(pieces)).all() and pieces.min() >= 0
+    assert pieces.max() <= bootstrap.EXACT_MAX
+    np.testing.assert_allclose(bootstrap.from_fixed_point(pieces), values, rtol=0, atol=2.0 ** -17)
+    assert bootstrap.from_fixed_point(pieces.astype(np.float64).sum(axis=0)) == pytest.approx(
+        values.sum(), abs=len(values) * 2.0 ** -17)
+    assert bootstrap.from_fixed_point(bootstrap.fixed_point(np.array([1e9, -1.0]))).tolist() == \
+        [bootstrap.FIXED_MAX - 2.0 ** -16, 0.0]  # beyond the range: its ends
+
+
+def test_loss_sums_merged_from_any_split_equal_the_sums_of_all_rows_exactly():
+    rng = np.random.default_rng(9)
+    rows, classes = 6000, 4
+    labels, predictions = rng.integers(0, classes, rows), rng.integers(0, classes, rows)
+    losses, ids = rng.exponential(size=rows) * 3, np.arange(rows)
+    columns = bootstrap.classification_columns(classes, per_class=True)
+    whole = BootstrapSums(50, columns)
+    whole.add(poisson_weights(4, ids, 50), bootstrap.classification_values(losses, labels, predictions, classes, True))
+    merged = BootstrapSums(50, columns)
+    for piece in np.array_split(rng.permutation(rows), 9):
+        part = BootstrapSums(50, columns)
+        part.add(poisson_weights(4, ids[piece], 50),
+                 bootstrap.classification_values(losses[piece], labels[piece], predictions[piece], classes, True))
+        merged = merged.merge(part)
+    np.testing.assert_array_equal(merged.sums[None], whole.sums[None])
+    np.testing.assert_array_equal(bootstrap.classification_replicates(merged)["loss"],
+                                  bootstrap.classification_replicates(whole)["loss"])
+
+
+def test_whole_number_sums_stay_exact_in_batches_far_larger_than_float32_can_sum():
+    rows = 40_000  # 40,000 rows of 4095 with weights up to 5: sums far past 2^24
+    weights = poisson_weights(1, np.arange(rows), 8)
+    values = np.full((rows, 1), bootstrap.EXACT_MAX, np.float32)
+    sums = BootstrapSums(8, ("v",))
+    sums.add(weights, values)
+    expected = weights.astype(np.int64).sum(axis=0) * bootstrap.EXACT_MAX
+    np.testing.assert_array_equal(sums.sums[None][:, 0], expected)
+
+
+def test_sums_added_together_equal_sums_added_one_by_one():
+    rng = np.random.default_rng(10)
+    weights = poisson_weights(2, np.arange(700), 30)
+    a, b = rng.integers(0, 2, (700, 2)).astype(np.float32), rng.integers(0, 5, (700, 3)).astype(np.float32)
+    groups, keys = rng.integers(0, 4, 700), ["w", ("x", 1), None, 7]
+    separate = [BootstrapSums(30, ("p", "q")), BootstrapSums(30, ("r", "s", "t"))]
+    separate[0].add(weights, a)
+    separate[1].add(weights, b, groups, keys)
+    together = [BootstrapSums(30, ("p", "q")), BootstrapSums(30, ("r", "s", "t"))]
+    bootstrap.add_together(weights, [(together[0], a, None, None), (together[1], b, groups, keys)])
+    for one, other in zip(separate, together):
+        assert one.sums.keys() == other.sums.keys()
+        for key in one.sums:
+            np.testing.assert_array_equal(one.sums[key], other.sums[key])

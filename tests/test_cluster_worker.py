@@ -101,7 +101,8 @@ def test_an_attempt_is_written_whole_under_its_own_hidden_name(tmp_path, dataset
     assert table.num_rows == shard.rows == summary.rows and summary.attempt == "a1"
     assert table.column("row_id").to_pylist() == list(range(shard.first_row, shard.first_row + shard.rows))
     assert table.schema.names == ["row_id", "label", "prediction"]
-    assert summary.partial["rows"] == shard.rows and summary.partial["labeled"] == shard.rows
+    (model,) = summary.partial["models"]
+    assert model["metrics"]["rows"] == shard.rows and model["metrics"]["labeled"] == shard.rows
     assert ds.dataset(parts).count_rows() == 0  # invisible until committed
 
 

@@ -75,14 +75,14 @@ def test_every_option_can_come_from_a_toml_file_under_the_flags_name(tmp_path):
 def test_without_data_the_job_is_the_bundled_demo():
     config = JobConfig()
     assert config.data == (str(zoo.DIGITS_TEST),) and (config.label, config.id) == ("label", "id")
-    assert config.model == "convnet" and config.weights == str(zoo.WEIGHTS["convnet"])
+    assert config.model == ("convnet",) and config.weights == (str(zoo.WEIGHTS["convnet"]),)
     assert config.input_shape == zoo.INPUT_SHAPES["convnet"]
 
 
 def test_a_zoo_model_brings_its_checkpoint_and_input_shape_unless_given():
     assert JobConfig(model="mlp").input_shape == (64,)
     assert JobConfig(model="mlp", input_shape="8", weights="w.safetensors").input_shape == (8,)
-    assert JobConfig(model="mlp", weights="w.safetensors").weights == str(Path("w.safetensors").absolute())
+    assert JobConfig(model="mlp", weights="w.safetensors").weights == (str(Path("w.safetensors").absolute()),)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -103,12 +103,12 @@ def test_a_bad_value_is_one_input_error_naming_the_option(options, message):
 
 
 def test_the_model_is_resolved_by_the_config_with_errors_naming_it():
-    assert JobConfig(model="mlp").factory() is zoo.FACTORIES["mlp"]
-    assert JobConfig(model="fixture_models:mlp").factory().__name__ == "mlp"
+    assert JobConfig(model="mlp").models()[0].factory() is zoo.FACTORIES["mlp"]
+    assert JobConfig(model="fixture_models:mlp").models()[0].factory().__name__ == "mlp"
     with pytest.raises(InputError, match="unknown model 'resnet9000'"):
-        JobConfig(model="resnet9000").factory()
+        JobConfig(model="resnet9000").models()[0].factory()
     with pytest.raises(InputError, match="module 'fixture_models' has no 'nope'"):
-        JobConfig(model="fixture_models:nope").factory()
+        JobConfig(model="fixture_models:nope").models()[0].factory()
 
 
 def test_the_record_holds_every_option_with_credentials_redacted():
@@ -158,3 +158,87 @@ def test_the_fingerprint_tells_two_lambdas_apart_and_knows_an_edited_factory():
 def test_a_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         JobConfig().batch_size = 5
+
+
+def test_several_models_pair_with_their_weights_in_order():
+    config = JobConfig(model=["fixture_models:mlp", "mlp"], weights=["a.safetensors", "b.safetensors"])
+    assert config.weights == (str(Path("a.safetensors").absolute()), str(Path("b.safetensors").absolute()))
+
+
+def test_fewer_weights_than_models_pair_with_the_models_that_are_not_zoo_names():
+    config = JobConfig(model=["convnet", "fixture_models:mlp", "mlp", "fixture_models:mlp"],
+                       weights=["a.safetensors", "b.safetensors"])
+    assert config.weights == (str(zoo.WEIGHTS["convnet"]), str(Path("a.safetensors").absolute()),
+                              str(zoo.WEIGHTS["mlp"]), str(Path("b.safetensors").absolute()))
+    assert JobConfig(model=["convnet", "fixture_models:mlp"]).weights == (str(zoo.WEIGHTS["convnet"]), None)
+
+
+@pytest.mark.parametrize("models, weights, message", [
+    (["convnet", "mlp"], ["a"], "1 --weights for 2 --model"),
+    (["convnet", "fixture_models:mlp"], ["a", "b", "c"], "3 --weights for 2 --model"),
+    (["fixture_models:mlp", "fixture_models:mlp", "mlp"], ["a"], "1 --weights for 3 --model .2 of them not zoo"),
+])
+def test_any_other_count_of_weights_is_an_input_error_naming_the_counts(models, weights, message):
+    with pytest.raises(InputError, match=message):
+        JobConfig(model=models, weights=weights)
+
+
+def test_models_are_named_after_their_factories_made_unique():
+    config = JobConfig(model=["convnet", "fixture_models:mlp", "fixture_models:mlp", "mlp"])
+    assert config.name == ("convnet", "mlp", "mlp-2", "mlp-3")
+    assert [spec.name for spec in config.models()] == list(config.name)
+
+
+def test_given_names_must_be_one_per_model_and_distinct():
+    assert JobConfig(model=["mlp", "convnet"], name=["small", "big"]).name == ("small", "big")
+    with pytest.raises(InputError, match="1 --name for 2 --model"):
+        JobConfig(model=["mlp", "convnet"], name=["small"])
+    with pytest.raises(InputError, match="--name 'x' is given to several models"):
+        JobConfig(model=["mlp", "convnet"], name=["x", "x"])
+
+
+def test_model_kwargs_are_a_dict_for_every_model_or_one_dict_per_model():
+    assert JobConfig(model=["mlp", "convnet"], model_kwargs={"a": 1}).model_kwargs == ({"a": 1}, {"a": 1})
+    assert JobConfig(model=["mlp", "convnet"], model_kwargs=[{"a": 1}, {}]).model_kwargs == ({"a": 1}, {})
+    with pytest.raises(InputError, match="a list of 2 dicts"):
+        JobConfig(model=["mlp", "convnet"], model_kwargs=[{"a": 1}])
+
+
+def test_repeated_flags_give_several_models_and_slicings():
+    config, _ = parse(["--model", "mlp", "--model", "fixture_models:mlp", "--weights", "w.safetensors", "--name", "a",
+                       "--name", "b", "--slice-by", "source", "--slice-by", "source,day", "--ci", "0.9"])
+    assert config == JobConfig(model=("mlp", "fixture_models:mlp"), weights=("w.safetensors",), name=("a", "b"),
+                               slice_by=["source", "source,day"], ci=0.9)
+    assert config.slice_by == (("source",), ("source", "day"))
+
+
+def test_a_one_model_record_keeps_single_values_and_a_several_model_record_lists_them():
+    one = JobConfig(model="mlp").record()
+    assert (one["model"], one["name"], one["weights"]) == ("mlp", "mlp", str(zoo.WEIGHTS["mlp"]))
+    several = JobConfig(model=["mlp", "convnet"], name=["a", "b"], slice_by="x,y").record()
+    assert several["model"] == ["mlp", "convnet"] and several["name"] == ["a", "b"]
+    assert several["weights"] == [str(zoo.WEIGHTS["mlp"]), str(zoo.WEIGHTS["convnet"])]
+    assert several["slice_by"] == ["x,y"]
+
+
+def test_the_fingerprint_covers_every_model_and_the_reported_figures():
+    base = JobConfig(model=["mlp", "convnet"])
+    different = [JobConfig(model=["mlp", "mlp"]), JobConfig(model=["mlp", "convnet"], name=["a", "b"]),
+                 JobConfig(model=["convnet", "mlp"]), JobConfig(model="mlp"), dataclasses.replace(base, ci=0.9),
+                 dataclasses.replace(base, seed=1), dataclasses.replace(base, bootstrap=50),
+                 dataclasses.replace(base, slice_by="label"), dataclasses.replace(base, min_slice_rows=5)]
+    prints = {c.fingerprint([], []) for c in different}
+    assert len(prints) == len(different) and base.fingerprint([], []) not in prints
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ci": 1.0}, "--ci must be a level between 0 and 1"),
+    ({"ci": -0.1}, "--ci must be a level between 0 and 1"),
+    ({"bootstrap": 0}, "--bootstrap must be positive"),
+    ({"min_slice_rows": -1}, "--min-slice-rows must be 0 or more"),
+    ({"slice_by": "a,,b"}, "--slice-by: expected column names"),
+    ({"model": []}, "--model: give at least one model"),
+])
+def test_a_bad_results_option_is_one_input_error_naming_it(options, message):
+    with pytest.raises(InputError, match=message):
+        JobConfig(**options)
