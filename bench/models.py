@@ -1,21 +1,25 @@
 """The benchmark's models, importable by Ray workers as 'bench.models:<factory>' (repo root on sys.path).
 
-The engine MLP and its PyTorch twin hold the same weights, so the contenders compute the same thing.
+Each engine model and its PyTorch twin hold the same weights, so the contenders compute the same thing.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 import engine
 import engine.nn as nn
+from zoo.families import _resnet_classes
 
 SIZES = (64, 256, 10)
 SEED = 0
+RESNET_WIDTHS = (16, 32, 64)  # the small ResNet's stages (study 6)
 TRACE_DIR = "BENCH_TRACE_DIR"  # when set, every forward appends "<end time> <rows>" to a file of its process there
 
 
@@ -34,9 +38,61 @@ def torch_mlp_64_256_10():
     import torch
     model = torch.nn.Sequential(torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.ReLU(),
                                 torch.nn.Linear(SIZES[1], SIZES[2]))
-    weights = {k: torch.from_numpy(np.array(v.numpy())) for k, v in _mlp().state_dict().items()}
-    model.load_state_dict(weights)
-    return traced(model.eval())
+    return traced(_with_weights_of(model, _mlp()))
+
+
+@functools.cache
+def _small_resnet_class(library: ModuleType) -> type:
+    """The small ResNet's class for one layer library (engine.nn or torch.nn), on zoo.families' BasicBlock."""
+    basic_block = _resnet_classes(library)[0]
+
+    class SmallResNet(library.Module):
+        """ResNet-18's layout scaled to 64x64 inputs: a 3x3 stride-2 stem and max pool (to 16x16), one BasicBlock
+        per stage of RESNET_WIDTHS channels (16x16, 8x8, 4x4), global average pooling, a linear classifier."""
+
+        def __init__(self, num_classes: int = SIZES[-1]):
+            super().__init__()
+            self.conv1 = library.Conv2d(3, RESNET_WIDTHS[0], 3, stride=2, padding=1, bias=False)
+            self.bn1 = library.BatchNorm2d(RESNET_WIDTHS[0])
+            self.relu = library.ReLU(inplace=True)
+            self.maxpool = library.MaxPool2d(3, stride=2, padding=1)
+            inplanes = RESNET_WIDTHS[0]
+            for i, planes in enumerate(RESNET_WIDTHS, 1):
+                setattr(self, f"layer{i}", basic_block(inplanes, planes, 1 if i == 1 else 2))
+                inplanes = planes
+            self.avgpool = library.AdaptiveAvgPool2d((1, 1))
+            self.fc = library.Linear(inplanes, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer3(self.layer2(self.layer1(x)))
+            return self.fc(self.avgpool(x).flatten(1))
+
+    return SmallResNet
+
+
+def _small_resnet() -> nn.Module:
+    engine.manual_seed(SEED)
+    return _small_resnet_class(nn)().eval()
+
+
+def resnet_small() -> nn.Module:
+    """The image study's engine model: a small ResNet (3x64x64 -> 10), the same weights on every call (traced)."""
+    return traced(_small_resnet())
+
+
+def torch_resnet_small():
+    """The same small ResNet built with torch.nn and loaded with the engine model's weights (traced)."""
+    import torch
+    return traced(_with_weights_of(_small_resnet_class(torch.nn)(), _small_resnet()))
+
+
+def _with_weights_of(torch_model, engine_model):
+    """`torch_model` in eval(), loaded with `engine_model`'s state dict (same keys: one definition builds both)."""
+    import torch
+    weights = {k: torch.from_numpy(np.array(v.numpy())) for k, v in engine_model.state_dict().items()}
+    torch_model.load_state_dict(weights)
+    return torch_model.eval()
 
 
 def traced(model):

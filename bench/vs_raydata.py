@@ -43,8 +43,12 @@ def contenders(actors: tuple[int, ...], with_torch: bool) -> dict:
     return table
 
 
-def measure(table: dict, sets: dict, repeats: int, out_root: Path) -> dict:
-    """Every contender on every set, `repeats` times, taking turns; the wall times and memory of each run."""
+def measure(table: dict, sets: dict, repeats: int, out_root: Path, inspect=None) -> dict:
+    """Every contender on every set, `repeats` times, taking turns; the wall times and memory of each run.
+
+    `inspect(name, run, output, trace)`, if given, adds figures of its own to each run's record, read
+    before the output is deleted.
+    """
     runs = {name: {size: [] for size in sets} for name in table}
     names = list(table)
     for r in range(repeats):
@@ -56,7 +60,8 @@ def measure(table: dict, sets: dict, repeats: int, out_root: Path) -> dict:
                 done, traced = common.run_traced(table[name][1](data, out), trace)
                 runs[name][size].append({"wall_s": done.wall_s, "traced_rows_per_s": traced,
                                          "driver_peak_rss": done.driver_peak_rss, "tree_peak_rss": done.tree_peak_rss,
-                                         "leftovers": len(done.leftovers)})
+                                         "leftovers": len(done.leftovers),
+                                         **(inspect(name, done, out, trace) if inspect else {})})
                 print(f"  {name:22s} {size:5s} {done.wall_s:7.2f} s  traced {traced or 0:12,.0f} rows/s",
                       file=sys.stderr)
     return runs

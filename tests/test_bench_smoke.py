@@ -232,3 +232,56 @@ def test_results_cost_checks_the_issues_targets(results_cost):
     assert_targets_have_verdicts(results_cost)
     assert {name.rsplit("_", 2)[0] for name in results_cost["targets"]} == \
         {"intervals_cost", "second_model_extra_vs_its_compute", "second_model_reads_once"}
+
+
+# -- study 6, images (bench/images.py): its --quick run -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def images() -> dict:
+    pytest.importorskip("ray.data", reason="bench/images.py compares against Ray Data (pip install 'ray[data]')")
+    pytest.importorskip("PIL", reason="bench/images.py decodes PNGs with Pillow")
+    return quick_record("bench/images.py")
+
+
+def test_images_times_the_pipeline_and_ray_data_with_both_models_on_both_sets(images):
+    assert images["study"] == "images" and images["quick"] is True
+    assert set(images["contenders"]) == {"pipeline/1", "ray_data_engine/1", "ray_data_torch/1"}
+    for figures in images["contenders"].values():
+        assert figures["fixed_s"] > 0 and figures["large_s"] > 0 and figures["steady_rows_per_s"] > 0
+        assert set(figures["runs"]) == {"tiny", "large"}
+
+
+def test_images_splits_the_pipelines_time_into_read_compute_and_write(images):
+    split = images["stages"]["pipeline/1"]
+    assert split["rows"] == images["sets"]["large"]["rows"]
+    assert split["read_s"] > 0 and split["compute_s"] > 0 and split["write_s"] >= 0
+
+
+def test_images_splits_ray_datas_time_into_decode_and_forward_and_its_operators(images):
+    for name in ("ray_data_engine/1", "ray_data_torch/1"):
+        split = images["stages"][name]
+        assert split["rows"] == images["sets"]["large"]["rows"]
+        assert split["decode_s"] > 0 and split["forward_s"] > 0
+        assert any(op.startswith("MapBatches(ImageUDF)") for op in split["operators"])
+
+
+def test_images_measures_one_image_decoded_and_run_through_each_model(images):
+    assert set(images["per_image"]["us_per_image"]) == {"ray_data_decode", "pipeline_decode",
+                                                        f"engine_forward_b{images['batch_size']['pipeline']}",
+                                                        f"torch_forward_b{images['batch_size']['ray_data']}"}
+
+
+def test_images_contenders_decode_the_same_pixels_and_their_models_agree(images):
+    assert images["targets"]["decoders_agree"]["pass"] and images["targets"]["resnet_outputs_max_abs_diff"]["pass"]
+
+
+def test_images_checks_the_issues_targets(images):
+    assert_targets_have_verdicts(images)
+    assert {"steady_vs_ray_data_torch_1_actors", "steady_vs_ray_data_engine_1_actors",
+            "steady_vs_ray_data_torch_1_actors_traced", "steady_vs_ray_data_engine_1_actors_traced"} \
+        <= set(images["targets"])
+
+
+def test_images_leaves_no_process_behind(images):
+    for figures in images["contenders"].values():
+        assert all(run["leftovers"] == 0 for runs in figures["runs"].values() for run in runs)
