@@ -241,7 +241,12 @@ def _images(column: pa.Array, name: str, config: JobConfig):
         batch[i] = image
     problems: list[Problem] = []
     if nulls.any():
-        problems.append((nulls, "null feature", lambda i: f"image column {name!r} is null"))
+        paths = (column.field("path").to_pylist() if pa.types.is_struct(column.type)
+                 and column.type.get_field_index("path") >= 0 else [None] * len(column))
+        problems.append((nulls, "null feature", lambda i: (
+            f"image column {name!r} holds no bytes, only the path {paths[i]!r}: images are read from the column's "
+            "bytes, never from files it names: embed each image's bytes in the data"
+            if column.is_valid()[i].as_py() and paths[i] else f"image column {name!r} is null")))
     if undecodable:
         mask = np.zeros(len(images), bool)
         mask[list(undecodable)] = True

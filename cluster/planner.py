@@ -72,11 +72,12 @@ def read_layout(file: storage.DataFile, config: JobConfig) -> FileLayout:
 def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, config: JobConfig) -> bool:
     """True when column statistics show a null in a feature column (leaf columns: lists count their values).
 
-    Variable-length lists are left to the reader: their leaf statistics count an empty list as a null.
+    Variable-length lists are left to the reader (their leaf statistics count an empty list as a null), and so are
+    images, whose errors the reader words for the row (a struct with a path but no bytes is not a plain null).
     """
     inputs = [name for names in columns.model_inputs(config) for name in names]
-    wanted = {name for name in inputs if schema.get_field_index(name) < 0
-              or not (pa.types.is_list(schema.field(name).type) or pa.types.is_large_list(schema.field(name).type))}
+    wanted = {name for name in inputs
+              if schema.get_field_index(name) < 0 or not _read_for_nulls(schema.field(name).type)}
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         for c in range(group.num_columns):
@@ -85,6 +86,11 @@ def _parquet_nulls(metadata: pq.FileMetaData, schema: pa.Schema, config: JobConf
                 if column.statistics.has_null_count and column.statistics.null_count > 0:
                     return True
     return False
+
+
+def _read_for_nulls(kind: pa.DataType) -> bool:
+    return (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind) or pa.types.is_struct(kind))
 
 
 def plan(config: JobConfig) -> tuple[list[Shard], list[FileLayout]]:

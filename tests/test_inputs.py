@@ -116,6 +116,19 @@ def test_an_undecodable_image_fails_naming_the_row_or_is_skipped(tmp_path):
     assert batch.row_ids.tolist() == [0, 1, 3] and batch.bad.reasons == ["undecodable image"]
 
 
+def test_an_image_given_only_by_its_path_is_named_as_such_not_read_from_disk(tmp_path):
+    (tmp_path / "img-1.png").write_bytes(synthetic(1)[0])  # there, and still not read: the data must hold the bytes
+    table = hf_images(synthetic(3))
+    structs = table.column("image").combine_chunks()
+    table = table.set_column(0, "image", pa.StructArray.from_arrays(
+        [pa.array([b, None, c], pa.binary()) for b, _, c in [structs.field("bytes").to_pylist()]]
+        + [structs.field("path")], names=["bytes", "path"]))
+    write_parquet(tmp_path / "i.parquet", table)
+    with pytest.raises(ShardDataError, match=r"row id 1: image column 'image' holds no bytes, only the path "
+                                             r"'img-1.png'"):
+        read_all(tmp_path / "i.parquet", features="image")
+
+
 @pytest.mark.usefixtures("ray_cluster")
 def test_an_image_job_predicts_what_the_model_gives_on_pillow_decoded_images(tmp_path):
     images = synthetic(10) + SAMPLE_JPEGS
