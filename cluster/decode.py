@@ -210,8 +210,12 @@ def _tokens(column: pa.Array, name: str, config: JobConfig):
 
 
 def _images(column: pa.Array, name: str, config: JobConfig):
-    """N x C x H x W float32 from encoded bytes: decoded, converted, resized if asked, scaled to [0, 1], normalised."""
-    from PIL import Image, UnidentifiedImageError
+    """N x C x H x W float32 from encoded bytes: decoded, converted, resized if asked, scaled to [0, 1], normalised.
+
+    Each image is decoded to its integer pixels; the batch is scaled and normalised in one pass (the same float32
+    operations, image by image, cost a fifth more than the decoding they follow).
+    """
+    from PIL import Image, ImageMode, UnidentifiedImageError
 
     encoded = column.field("bytes") if pa.types.is_struct(column.type) else column
     nulls = encoded.is_null().to_numpy(zero_copy_only=False) | column.is_null().to_numpy(zero_copy_only=False)
@@ -223,22 +227,23 @@ def _images(column: pa.Array, name: str, config: JobConfig):
             continue
         try:
             with Image.open(io.BytesIO(data)) as image:
-                images.append(_pixels(image.convert(config.image_mode), config))
+                images.append(_pixels(image, config))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             undecodable[i] = f"{type(e).__name__}: {e}"
             images.append(None)
-    shape = next((im.shape for im in images if im is not None), None)
-    if shape is None:
-        shape = (len(config.image_mode), *(config.image_size or (1, 1)))
-    batch = np.zeros((len(images), *shape), np.float32)
+    first = next((im for im in images if im is not None), None)
+    if first is None:  # no image decoded: every row is a bad row, and the values are never used
+        channels = len(ImageMode.getmode(config.image_mode).bands)
+        first = np.zeros((*(config.image_size or (1, 1)), channels), np.uint8)
+    pixels = np.zeros((len(images), *first.shape), first.dtype)
     for i, image in enumerate(images):
         if image is None:
             continue
-        if image.shape != shape:  # only without --image-size: with it, every image was resized
-            raise RowError(i, f"image column {name!r} holds a {image.shape[2]}x{image.shape[1]} image where the "
-                              f"batch's first is {shape[2]}x{shape[1]}: give --image-size H,W to resize every image "
-                              "to one size")
-        batch[i] = image
+        if image.shape != first.shape:  # only without --image-size: with it, every image was resized
+            raise RowError(i, f"image column {name!r} holds a {image.shape[1]}x{image.shape[0]} image where the "
+                              f"batch's first is {first.shape[1]}x{first.shape[0]}: give --image-size H,W to resize "
+                              "every image to one size")
+        pixels[i] = image
     problems: list[Problem] = []
     if nulls.any():
         paths = (column.field("path").to_pylist() if pa.types.is_struct(column.type)
@@ -252,22 +257,30 @@ def _images(column: pa.Array, name: str, config: JobConfig):
         mask[list(undecodable)] = True
         problems.append((mask, "undecodable image",
                          lambda i: f"image column {name!r} does not decode ({undecodable[i]})"))
-    return batch, problems
+    return _normalised(pixels, config), problems
 
 
 def _pixels(image, config: JobConfig) -> np.ndarray:
-    """C x H x W float32 in [0, 1], resized (bilinear) only when --image-size differs, normalised by --mean/--std."""
+    """H x W (x C) pixels as Pillow gives them, in --image-mode, resized (bilinear) only when --image-size differs."""
     from PIL import Image
 
+    if image.mode != config.image_mode:
+        image = image.convert(config.image_mode)
     if config.image_size is not None and image.size != (config.image_size[1], config.image_size[0]):
         image = image.resize((config.image_size[1], config.image_size[0]), Image.BILINEAR)
-    pixels = np.asarray(image, dtype=np.float32) / 255.0
-    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    pixels = np.asarray(image)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def _normalised(pixels: np.ndarray, config: JobConfig) -> np.ndarray:
+    """N x H x W x C pixels to N x C x H x W float32: scaled to [0, 1], normalised by --mean and --std per channel."""
+    x = pixels.astype(np.float32)
+    x /= np.float32(255.0)
     if config.mean is not None:
-        pixels = pixels - np.asarray(config.mean, np.float32).reshape(-1, 1, 1)
+        x -= np.asarray(config.mean, np.float32)
     if config.std is not None:
-        pixels = pixels / np.asarray(config.std, np.float32).reshape(-1, 1, 1)
-    return np.ascontiguousarray(pixels)
+        x /= np.asarray(config.std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def non_finite(values: np.ndarray) -> list[Problem]:

@@ -165,8 +165,8 @@ def memory() -> dict:
 
 def test_vs_raydata_times_every_contender_on_both_sets(vs_raydata):
     assert vs_raydata["study"] == "vs_raydata" and vs_raydata["quick"] is True
-    assert set(vs_raydata["contenders"]) == {"pipeline/1", "ray_data_engine/1", "ray_data_torch/1", "plain/1",
-                                             "plain_kept_memory/1"}
+    assert set(vs_raydata["contenders"]) == {"pipeline/1", "pipeline_no_ci/1", "ray_data_engine/1",
+                                             "ray_data_torch/1", "plain/1", "plain_kept_memory/1"}
     for figures in vs_raydata["contenders"].values():
         assert figures["fixed_s"] > 0 and figures["large_s"] > 0 and figures["steady_rows_per_s"] > 0
         assert set(figures["runs"]) == {"tiny", "large"}
@@ -175,7 +175,10 @@ def test_vs_raydata_times_every_contender_on_both_sets(vs_raydata):
 def test_vs_raydata_checks_the_issues_targets(vs_raydata):
     assert_targets_have_verdicts(vs_raydata)
     assert {"steady_vs_ray_data_engine_1_actors", "steady_vs_1x_plain_loop_1_actors",
-            "fixed_cost_vs_ray_data_engine_1_actors", "issue4_one_actor_vs_plain_loop"} <= set(vs_raydata["targets"])
+            "fixed_cost_vs_ray_data_engine_1_actors", "issue4_one_actor_vs_plain_loop",
+            "no_ci_steady_vs_ray_data_engine_1_actors", "no_ci_issue4_one_actor_vs_plain_loop_traced"} \
+        <= set(vs_raydata["targets"])
+    assert {"intervals_cost_1_actors", "pipeline_no_ci_vs_ray_data_torch_1_actors"} <= set(vs_raydata["ratios"])
 
 
 def test_vs_raydata_leaves_no_process_behind(vs_raydata):
