@@ -207,14 +207,21 @@ def _forward_depthwise(x, w, geo: Geometry, out) -> None:
         _depthwise_channels_first(x, w, geo, out)
 
 
+def _padded_channels_last(x: np.ndarray, pads) -> np.ndarray:
+    """(N, C, H, W) x as a fresh (N, H', W', C) array with zeros around it: ((top, bottom), (left, right))."""
+    n, c, h, w = x.shape
+    (top, bottom), (left, right) = pads
+    xp = np.zeros((n, h + top + bottom, w + left + right, c), x.dtype)
+    xp[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
 def _depthwise_channels_last(x, w, geo: Geometry, out, whole_rows: bool) -> None:
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     kh, kw = w.shape[2:]
     ho, wo = geo.out_hw
-    (top, bottom), (left, right) = geo.pads
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    xp = np.zeros((n, h + top + bottom, wd + left + right, c), x.dtype)
-    xp[:, top:top + h, left:left + wd] = x.transpose(0, 2, 3, 1)
+    xp = _padded_channels_last(x, geo.pads)
     s_n, s_h, s_w, s_c = xp.strides
     taps = w[:, 0].transpose(1, 2, 0)  # (kh, kw, C)
     if whole_rows:  # tap (i, j) of output row y reads one contiguous run of wo * c values
@@ -231,13 +238,11 @@ def _depthwise_channels_last(x, w, geo: Geometry, out, whole_rows: bool) -> None
 def _depthwise_column_phases(x, w, geo: Geometry, out) -> None:
     """Few channels and a column stride s: s stride-1 problems over the input's columns split by their position
     modulo s, where each tap reads one phase at a column offset, so a tap's output row is one contiguous run."""
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     kh, kw = w.shape[2:]
     ho, wo = geo.out_hw
-    (top, bottom), (left, right) = geo.pads
     (sh, sw), (dh, _) = geo.stride, geo.dilation
-    xp = np.zeros((n, h + top + bottom, wd + left + right, c), x.dtype)
-    xp[:, top:top + h, left:left + wd] = x.transpose(0, 2, 3, 1)
+    xp = _padded_channels_last(x, geo.pads)
     taps = w[:, 0].transpose(1, 2, 0)  # (kh, kw, C)
     total = None
     for phase in range(min(sw, kw)):
