@@ -17,7 +17,6 @@ bench/results.jsonl, and a PASS/FAIL line per target on stderr.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -182,23 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     sizes = make_data.QUICK if args.quick else make_data.FULL
     actors = (1,) if args.quick else tuple(int(n) for n in args.actors.split(","))
     repeats = 1 if args.quick else args.repeats
-    sets = {size: make_data.dataset(name, sizes) for size, name in (("tiny", "images-tiny"), ("large", "images"))}
-    sets = {size: (path, make_data.rows(path)) for size, path in sets.items()}
-    try:
-        import torch  # noqa: F401
-        with_torch = not args.no_torch
-    except ImportError:
-        with_torch = False
+    sets = vs_raydata.made_sets("images-tiny", "images", sizes)
     calibration = per_image(sets["large"][0], {"engine": args.batch_size, "torch": args.ray_data_batch_size})
-    table = contender_table(actors, args.batch_size, args.ray_data_batch_size, tuple(args.ray_data_option), with_torch)
-    out_root = make_data.outputs("images", sizes)
-    try:
-        summary = vs_raydata.summarise(table, vs_raydata.measure(table, sets, repeats, out_root, stages), sets)
-    finally:
-        shutil.rmtree(out_root, ignore_errors=True)
+    table = contender_table(actors, args.batch_size, args.ray_data_batch_size, tuple(args.ray_data_option),
+                            vs_raydata.torch_wanted(args.no_torch))
+    summary = vs_raydata.race("images", table, sets, repeats, sizes, stages)
     example = table[f"pipeline/{actors[-1]}"][1](Path("DATA"), Path("OUT"))
-    result = {"sets": {size: {"path": str(path.relative_to(common.ROOT)), "rows": rows}
-                       for size, (path, rows) in sets.items()},
+    result = {"sets": vs_raydata.sets_record(sets),
               "batch_size": {"pipeline": args.batch_size, "ray_data": args.ray_data_batch_size},
               "ray_data_options": args.ray_data_option, "repeats": repeats,
               "pipeline_command": " ".join(example[1:]), "per_image": calibration, "contenders": summary,

@@ -127,6 +127,34 @@ def ratios(summary: dict, actors: tuple[int, ...]) -> dict:
     return found
 
 
+def made_sets(tiny: str, large: str, sizes: make_data.Sizes) -> dict:
+    """{"tiny": (directory, rows), "large": (directory, rows)} of the data sets named, made if missing."""
+    return {size: (path, make_data.rows(path))
+            for size, path in (("tiny", make_data.dataset(tiny, sizes)), ("large", make_data.dataset(large, sizes)))}
+
+
+def sets_record(sets: dict) -> dict:
+    return {size: {"path": str(path.relative_to(common.ROOT)), "rows": rows} for size, (path, rows) in sets.items()}
+
+
+def torch_wanted(no_torch: bool) -> bool:
+    """Whether the PyTorch contenders run: PyTorch is installed and --no-torch was not given."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return not no_torch
+
+
+def race(study: str, table: dict, sets: dict, repeats: int, sizes: make_data.Sizes, inspect=None) -> dict:
+    """Every contender on both sets, taking turns (measure), summarised; the outputs deleted afterwards."""
+    out_root = make_data.outputs(study, sizes)
+    try:
+        return summarise(table, measure(table, sets, repeats, out_root, inspect), sets)
+    finally:
+        shutil.rmtree(out_root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="turns per contender; the best is kept (default 2)")
@@ -140,22 +168,10 @@ def main(argv: list[str] | None = None) -> None:
     sizes = make_data.QUICK if args.quick else make_data.FULL
     actors = (1,) if args.quick else tuple(int(n) for n in args.actors.split(","))
     repeats = 1 if args.quick else args.repeats
-    sets = {size: (make_data.dataset(name, sizes), None) for size, name in (("tiny", "tiny"), ("large", "4m"))}
-    sets = {size: (path, make_data.rows(path)) for size, (path, _) in sets.items()}
-    try:
-        import torch  # noqa: F401
-        with_torch = not args.no_torch
-    except ImportError:
-        with_torch = False
-    table = contenders(actors, with_torch)
-    out_root = make_data.outputs("vs_raydata", sizes)
-    try:
-        summary = summarise(table, measure(table, sets, repeats, out_root), sets)
-    finally:
-        shutil.rmtree(out_root, ignore_errors=True)
-    result = {"sets": {size: {"path": str(path.relative_to(common.ROOT)), "rows": rows}
-                       for size, (path, rows) in sets.items()},
-              "batch_size": 4096, "repeats": repeats, "pipeline_cli": common.cli_available(),
+    sets = made_sets("tiny", "4m", sizes)
+    table = contenders(actors, torch_wanted(args.no_torch))
+    summary = race("vs_raydata", table, sets, repeats, sizes)
+    result = {"sets": sets_record(sets), "batch_size": 4096, "repeats": repeats, "pipeline_cli": common.cli_available(),
               "pipeline_command": " ".join(common.pipeline_command(Path("DATA"), Path("OUT"), actors[-1])[1:]),
               "contenders": summary, "ratios": ratios(summary, actors)}
     common.emit("vs_raydata", started, args.quick, result, targets(summary, actors), not args.no_record)
